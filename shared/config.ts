@@ -1,0 +1,81 @@
+/**
+ * Configuration, read from the environment in one place and validated once. A missing or
+ * malformed setting stops start-up with one message that names every problem.
+ */
+
+export interface Config {
+  /** Postgres URL (on Supabase: SUPABASE_DB_URL, the pooler). */
+  databaseUrl: string;
+  /** Max connections of this process's pool. */
+  databasePoolSize: number;
+  /** HS256 secret of the project's legacy JWTs (SUPABASE_JWT_SECRET or JWT_SECRET). */
+  jwtSecret: string | null;
+  /** JWKS of the project's asymmetric signing keys (SUPABASE_JWKS_URL, or derived from SUPABASE_URL). */
+  jwksUrl: string | null;
+  /** Temporal HTTP API base URL; null when the tracker does not dispatch to Temporal. */
+  temporalHttpUrl: string | null;
+  temporalNamespace: string;
+  temporalApiKey: string | null;
+  /** Shared secret of the database webhooks (header x-webhook-secret). */
+  webhookSecret: string | null;
+}
+
+/** Reads one variable; the environment source is injectable for tests and the dev server. */
+export type EnvSource = (name: string) => string | undefined;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`execution-tracker is not configured: ${problems.join("; ")}`);
+  }
+}
+
+/** The process environment on Deno or Node. */
+export const processEnv: EnvSource = (name) => {
+  const deno = (globalThis as { Deno?: { env: { get(n: string): string | undefined } } }).Deno;
+  if (deno) return deno.env.get(name);
+  return (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
+};
+
+export function loadConfig(env: EnvSource = processEnv): Config {
+  const problems: string[] = [];
+  const read = (...names: string[]) => {
+    for (const name of names) {
+      const value = env(name)?.trim();
+      if (value) return value;
+    }
+    return null;
+  };
+
+  const databaseUrl = read("SUPABASE_DB_URL", "DATABASE_URL");
+  if (!databaseUrl) problems.push("SUPABASE_DB_URL (or DATABASE_URL) is not set");
+
+  const poolText = read("DB_POOL_SIZE") ?? "5";
+  const databasePoolSize = Number(poolText);
+  if (!Number.isInteger(databasePoolSize) || databasePoolSize < 1 || databasePoolSize > 100) {
+    problems.push(`DB_POOL_SIZE must be an integer from 1 to 100, got "${poolText}"`);
+  }
+
+  const jwtSecret = read("SUPABASE_JWT_SECRET", "JWT_SECRET");
+  const supabaseUrl = read("SUPABASE_URL");
+  const jwksUrl = read("SUPABASE_JWKS_URL") ??
+    (supabaseUrl ? `${supabaseUrl.replace(/\/+$/, "")}/auth/v1/.well-known/jwks.json` : null);
+  if (!jwtSecret && !jwksUrl) {
+    problems.push("no way to verify tokens: set SUPABASE_JWT_SECRET (or JWT_SECRET), SUPABASE_JWKS_URL or SUPABASE_URL");
+  }
+  for (const [name, url] of [["SUPABASE_JWKS_URL", jwksUrl], ["TEMPORAL_HTTP_URL", read("TEMPORAL_HTTP_URL")]]) {
+    if (url && !URL.canParse(url)) problems.push(`${name} is not a URL: "${url}"`);
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    databaseUrl: databaseUrl!,
+    databasePoolSize,
+    jwtSecret,
+    jwksUrl,
+    temporalHttpUrl: read("TEMPORAL_HTTP_URL"),
+    temporalNamespace: read("TEMPORAL_NAMESPACE") ?? "default",
+    temporalApiKey: read("TEMPORAL_API_KEY"),
+    webhookSecret: read("WEBHOOK_SECRET"),
+  };
+}

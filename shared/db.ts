@@ -1,0 +1,79 @@
+/**
+ * Database access: one postgres.js pool per process, and `withCaller`, which runs a unit of
+ * work as one transaction in the caller's Postgres role with the caller's JWT claims, exactly
+ * as PostgREST does. Row Level Security therefore decides what each caller may touch.
+ */
+import postgres from "postgres";
+import { ConflictError, InvalidTransitionError, NotFoundError, ValidationError } from "./errors.ts";
+import type { Caller } from "./types.ts";
+
+export type Sql = postgres.Sql;
+export type Tx = postgres.TransactionSql;
+
+export interface DatabaseOptions {
+  url: string;
+  poolSize?: number;
+}
+
+/**
+ * Opens a pool. `prepare: false` because Supabase's transaction pooler (Supavisor) cannot
+ * keep prepared statements across transactions.
+ */
+export function createDatabase({ url, poolSize = 5 }: DatabaseOptions): Sql {
+  return postgres(url, {
+    max: poolSize,
+    prepare: false,
+    idle_timeout: 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "execution-tracker" },
+  });
+}
+
+/** Runs `work` in one transaction as `caller`; SQL errors with known SQLSTATEs become typed errors. */
+export async function withCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    return await sql.begin(async (tx) => {
+      // set_config(..., true) is `set local`: it ends with the transaction, so nothing leaks
+      // to the next user of a pooled connection.
+      await tx`select set_config('role', ${caller.role}, true),
+                      set_config('request.jwt.claims', ${JSON.stringify(caller.claims)}, true)`;
+      return await work(tx);
+    }) as T;
+  } catch (error) {
+    throw translateDatabaseError(error);
+  }
+}
+
+interface PostgresErrorLike {
+  code?: string;
+  detail?: string;
+  message?: string;
+  constraint_name?: string;
+}
+
+/** Maps the SQLSTATEs our schema raises (and a few standard ones) to typed errors; others pass through. */
+export function translateDatabaseError(error: unknown): unknown {
+  if (!(error instanceof Error) || !("code" in error)) return error;
+  const pg = error as PostgresErrorLike;
+  switch (pg.code) {
+    case "ET001": {
+      const [, from, to] = /from=(\w+) to=(\w+)/.exec(pg.detail ?? "") ?? [];
+      return new InvalidTransitionError(from ?? "unknown", to ?? "unknown", pg.message);
+    }
+    case "ET002":
+      return new ConflictError("that field of an execution cannot change");
+    case "23505": // unique_violation
+      return new ConflictError("an execution with this temporalWorkflowId already exists");
+    case "23503": // foreign_key_violation: the workflow (or owner) does not exist for this caller
+      return new NotFoundError("workflow not found");
+    case "42501": // insufficient_privilege, including RLS with-check failures
+      return new NotFoundError("not found");
+    case "22P02": // invalid_text_representation
+    case "22007": // invalid_datetime_format
+    case "22008": // datetime_field_overflow
+      return new ValidationError("a value has an invalid format");
+    default:
+      return error;
+  }
+}

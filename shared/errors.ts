@@ -1,0 +1,93 @@
+/**
+ * Typed errors of the execution module. The domain throws these; exactly one place
+ * (`http/app.ts`, `onError`) turns them into HTTP responses. Anything else that escapes is
+ * answered as a bare 500 `internal`, so no stack trace, SQL or driver message reaches a client.
+ */
+
+/** The stable error codes of the API, with the HTTP status each one is answered with. */
+export const errorStatus = {
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  invalid_transition: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+  temporal_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** One problem with one input field: `path` is the dotted field name (`status`, `input.x`). */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/** Base class: a message safe to show the caller, a code, and optional structured details. */
+export class ExecutionError extends Error {
+  readonly status: number;
+  constructor(readonly code: ErrorCode, message: string, readonly details?: unknown) {
+    super(message);
+    this.name = new.target.name;
+    this.status = errorStatus[code];
+  }
+}
+
+export class ValidationError extends ExecutionError {
+  constructor(message: string, readonly issues: FieldIssue[] = []) {
+    super("validation_failed", message, issues.length ? { fields: issues } : undefined);
+  }
+}
+
+export class UnauthorizedError extends ExecutionError {
+  constructor(message = "a valid bearer token is required") {
+    super("unauthorized", message);
+  }
+}
+
+export class ForbiddenError extends ExecutionError {
+  constructor(message = "not allowed for this caller") {
+    super("forbidden", message);
+  }
+}
+
+/** Also used for rows of other users: their existence is never revealed. */
+export class NotFoundError extends ExecutionError {
+  constructor(message = "not found") {
+    super("not_found", message);
+  }
+}
+
+export class InvalidTransitionError extends ExecutionError {
+  constructor(readonly from: string, readonly to: string, message?: string) {
+    super("invalid_transition", message ?? `an execution cannot go from ${from} to ${to}`, { from, to });
+  }
+}
+
+export class ConflictError extends ExecutionError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
+export class PayloadTooLargeError extends ExecutionError {
+  constructor(limitBytes: number) {
+    super("payload_too_large", `request body is larger than ${limitBytes} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends ExecutionError {
+  constructor() {
+    super("unsupported_media_type", "request body must be application/json");
+  }
+}
+
+/** Temporal could not be reached for an operation that cannot be deferred. */
+export class TemporalUnavailableExecutionError extends ExecutionError {
+  constructor(message = "Temporal is unreachable; try again later") {
+    super("temporal_unavailable", message);
+  }
+}

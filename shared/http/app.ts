@@ -1,0 +1,84 @@
+/**
+ * The HTTP frame every function shares: CORS, the 1 MiB body limit, JSON parsing, caller
+ * authentication, and the single `onError` that maps typed errors to `{error: {code,
+ * message, details?}}`. Unknown errors become a bare 500: no stack or SQL reaches a client.
+ */
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import {
+  ExecutionError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "../errors.ts";
+import { createExecutionService, type ExecutionService } from "../service.ts";
+import type { Caller } from "../types.ts";
+import type { Runtime } from "./runtime.ts";
+
+export const maxBodyBytes = 1024 * 1024;
+
+export type FunctionEnv = { Variables: { caller: Caller; service: ExecutionService } };
+export type FunctionApp = Hono<FunctionEnv>;
+
+export interface FunctionAppOptions {
+  /** "caller" (default): a verified JWT is required and a service is bound to it. "none": the handler authenticates itself. */
+  auth?: "caller" | "none";
+}
+
+/** A Hono app mounted at `/<name>`, as Supabase routes `/functions/v1/<name>/...` to a function. */
+export function createFunctionApp(name: string, runtime: Runtime, options: FunctionAppOptions = {}): FunctionApp {
+  const app = new Hono<FunctionEnv>().basePath(`/${name}`);
+
+  app.onError((error, c) => errorResponse(c, error, runtime));
+  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`), runtime));
+
+  app.use("*", cors({
+    origin: "*",
+    allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret"],
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+  }));
+  app.use("*", bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }));
+
+  if ((options.auth ?? "caller") === "caller") {
+    app.use("*", async (c, next) => {
+      const caller = await runtime.verifyCaller(c.req.header("authorization"));
+      c.set("caller", caller);
+      c.set("service", createExecutionService({ sql: runtime.sql, caller, temporal: runtime.temporal, log: runtime.log }));
+      await next();
+    });
+  }
+  return app;
+}
+
+/** The request body as JSON: 415 unless the body is declared JSON, 400 when it does not parse. */
+export async function readJsonBody(c: Context): Promise<unknown> {
+  const contentType = c.req.header("content-type") ?? "";
+  if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) throw new UnsupportedMediaTypeError();
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError("request body is not valid JSON", [{ path: "(body)", message: "malformed JSON" }]);
+  }
+}
+
+/** The URL's query string as a plain object (the last value wins for a repeated key). */
+export function queryObject(c: Context): Record<string, string> {
+  return Object.fromEntries(new URL(c.req.url).searchParams);
+}
+
+function errorResponse(c: Context, error: unknown, runtime: Runtime): Response {
+  if (error instanceof ExecutionError) {
+    const body = { error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } };
+    return c.json(body, error.status as ContentfulStatusCode);
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    return c.json({ error: { code: "validation_failed", message: "bad request" } }, 400);
+  }
+  runtime.log(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname}`, error);
+  return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+}

@@ -1,0 +1,60 @@
+/**
+ * Caller identity from a Supabase-shaped JWT (`sub`, `role`, `aud`, `exp`): HS256 with the
+ * project's JWT secret, or an asymmetric key from the project's JWKS (Supabase signing keys).
+ * Any failure is an UnauthorizedError (401); the reason is kept generic on purpose.
+ */
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from "jose";
+import { UnauthorizedError } from "./errors.ts";
+import type { Caller } from "./types.ts";
+
+export interface IdentityOptions {
+  jwtSecret: string | null;
+  jwksUrl: string | null;
+}
+
+export type VerifyCaller = (authorization: string | null | undefined) => Promise<Caller>;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const asymmetricAlgorithms = ["RS256", "ES256", "EdDSA", "PS256", "RS384", "ES384", "RS512", "PS384", "PS512"];
+
+export function createCallerVerifier(options: IdentityOptions): VerifyCaller {
+  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
+  const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : null;
+
+  return async (authorization) => {
+    const token = bearerToken(authorization);
+    let payload: JWTPayload;
+    try {
+      const { alg } = decodeProtectedHeader(token);
+      if (alg === "HS256" && secret) {
+        ({ payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], requiredClaims: ["exp"] }));
+      } else if (alg && alg !== "HS256" && jwks) {
+        ({ payload } = await jwtVerify(token, jwks, { algorithms: asymmetricAlgorithms, requiredClaims: ["exp"] }));
+      } else {
+        throw new Error(`no key for alg ${alg}`);
+      }
+    } catch {
+      throw new UnauthorizedError("invalid or expired token");
+    }
+    return callerFromClaims(payload);
+  };
+}
+
+function bearerToken(authorization: string | null | undefined): string {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  if (!match) throw new UnauthorizedError("missing bearer token");
+  return match[1];
+}
+
+function callerFromClaims(claims: JWTPayload): Caller {
+  if (claims.role === "service_role") {
+    return { role: "service_role", userId: null, claims: { ...claims } };
+  }
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (claims.role === "authenticated" && typeof claims.sub === "string" && uuidPattern.test(claims.sub) &&
+    audiences.includes("authenticated")) {
+    return { role: "authenticated", userId: claims.sub, claims: { ...claims } };
+  }
+  // anon keys and tokens of other roles cannot use the tracker.
+  throw new UnauthorizedError("token does not identify a user or the service role");
+}

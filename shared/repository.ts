@@ -1,0 +1,178 @@
+/**
+ * All SQL of the execution module. Every function runs inside a caller's transaction
+ * (see db.ts `withCaller`), so RLS scopes what it reads and writes.
+ */
+import type { Tx } from "./db.ts";
+import type { CursorPosition } from "./cursor.ts";
+import type { ExecutionStatus } from "./status.ts";
+import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "./types.ts";
+
+/** A row with the workflow's name and the exact cursor position of the row. */
+export interface ExecutionRow {
+  execution: ExecutionWithWorkflow;
+  position: CursorPosition;
+}
+
+export interface WorkflowTarget {
+  id: string;
+  name: string;
+  temporalWorkflowType: string | null;
+  taskQueue: string | null;
+}
+
+// deno-lint-ignore no-explicit-any
+type Row = Record<string, any>;
+
+const selectExecution = (tx: Tx) => tx`
+  select e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.status,
+         e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
+         e.error_message, e.activities_executed, e.created_at, e.updated_at,
+         w.name as workflow_name,
+         to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at
+    from public.workflow_executions e
+    join public.workflows w on w.id = e.workflow_id`;
+
+const iso = (value: Date | null) => (value ? value.toISOString() : null);
+
+function toExecutionRow(row: Row): ExecutionRow {
+  return {
+    execution: {
+      id: row.id,
+      workflowId: row.workflow_id,
+      createdBy: row.created_by,
+      temporalWorkflowId: row.temporal_workflow_id,
+      temporalRunId: row.temporal_run_id,
+      status: row.status,
+      startedAt: iso(row.started_at)!,
+      completedAt: iso(row.completed_at),
+      durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+      timeoutAt: iso(row.timeout_at),
+      input: row.input,
+      output: row.output,
+      errorMessage: row.error_message,
+      activitiesExecuted: row.activities_executed,
+      createdAt: iso(row.created_at)!,
+      updatedAt: iso(row.updated_at)!,
+      workflow: { id: row.workflow_id, name: row.workflow_name },
+    },
+    position: { startedAt: row.position_started_at, id: row.id },
+  };
+}
+
+const jsonText = (value: Json | undefined) => (value === undefined || value === null ? null : JSON.stringify(value));
+
+export async function findExecution(tx: Tx, ref: ExecutionRef, options: { lock?: boolean } = {}) {
+  const rows = await tx`
+    ${selectExecution(tx)}
+    where ${"id" in ref ? tx`e.id = ${ref.id}` : tx`e.temporal_workflow_id = ${ref.temporalWorkflowId}`}
+    ${options.lock ? tx`for update of e` : tx``}`;
+  return rows.length ? toExecutionRow(rows[0]).execution : null;
+}
+
+export async function findWorkflow(tx: Tx, workflowId: string): Promise<WorkflowTarget | null> {
+  const [row] = await tx`
+    select id, name, temporal_workflow_type, task_queue from public.workflows where id = ${workflowId}`;
+  return row
+    ? { id: row.id, name: row.name, temporalWorkflowType: row.temporal_workflow_type, taskQueue: row.task_queue }
+    : null;
+}
+
+export interface InsertExecution {
+  workflowId: string;
+  /** Owner; null means the caller (auth.uid()). */
+  createdBy: string | null;
+  /** Null: derive one from the new row's id (the tracker dispatches it). */
+  temporalWorkflowId: string | null;
+  temporalRunId: string | null;
+  status: ExecutionStatus;
+  input: Json | undefined;
+  timeoutSeconds: number | undefined;
+}
+
+/** Inserts a row; returns its id, or null when the temporalWorkflowId already exists. */
+export async function insertExecution(tx: Tx, row: InsertExecution): Promise<string | null> {
+  const inserted = await tx`
+    insert into public.workflow_executions
+      (id, workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
+    select g.id, ${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()),
+           coalesce(${row.temporalWorkflowId}::text, 'execution-' || g.id), ${row.temporalRunId},
+           ${row.status}::public.execution_status, ${jsonText(row.input)}::jsonb,
+           now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision)
+      from (select gen_random_uuid() as id) g
+    on conflict (temporal_workflow_id) do nothing
+    returning id`;
+  return inserted.length ? inserted[0].id : null;
+}
+
+/** Applies the given fields (undefined = leave as is). The lifecycle trigger has the last word. */
+export async function updateExecution(tx: Tx, id: string, patch: UpdateExecutionInput): Promise<void> {
+  const has = (key: keyof UpdateExecutionInput) => patch[key] !== undefined;
+  await tx`
+    update public.workflow_executions set
+      status = coalesce(${patch.status ?? null}::public.execution_status, status),
+      output = case when ${has("output")} then ${jsonText(patch.output)}::jsonb else output end,
+      error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
+      duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
+      activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),
+      temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id)
+    where id = ${id}`;
+}
+
+/** Deletes a row; returns what it was, or null when the caller cannot see it. */
+export async function deleteExecution(tx: Tx, id: string) {
+  const [row] = await tx`
+    delete from public.workflow_executions where id = ${id}
+    returning id, status, temporal_workflow_id, temporal_run_id`;
+  return row
+    ? { id: row.id as string, status: row.status as ExecutionStatus, temporalWorkflowId: row.temporal_workflow_id as string | null, temporalRunId: row.temporal_run_id as string | null }
+    : null;
+}
+
+export interface ListQuery {
+  status?: ExecutionStatus[];
+  workflowId?: string;
+  startedAfter?: string;
+  startedBefore?: string;
+  after?: CursorPosition;
+  limit: number;
+}
+
+/** Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists. */
+export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
+  const rows = await tx`
+    ${selectExecution(tx)}
+    where true
+      ${query.status ? tx`and e.status = any(${query.status}::public.execution_status[])` : tx``}
+      ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
+      ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::timestamptz` : tx``}
+      ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::timestamptz` : tx``}
+      ${query.after ? tx`and (e.started_at, e.id) < (${query.after.startedAt}::timestamptz, ${query.after.id}::uuid)` : tx``}
+    order by e.started_at desc, e.id desc
+    limit ${query.limit + 1}`;
+  return rows.map(toExecutionRow);
+}
+
+export interface StatsRow {
+  total: number;
+  pending: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  timed_out: number;
+  success_rate: number | null;
+  avg_duration_ms: number | null;
+  p50_duration_ms: number | null;
+  p95_duration_ms: number | null;
+}
+
+/** Reads the stats views through `execution_stats_summary` (RLS-scoped, computed in SQL). */
+export async function readStats(tx: Tx, filter: { workflowId?: string; startedAfter?: string; startedBefore?: string }): Promise<StatsRow> {
+  const [row] = await tx`
+    select total::float8, pending::float8, running::float8, completed::float8, failed::float8,
+           cancelled::float8, timed_out::float8, success_rate, avg_duration_ms,
+           p50_duration_ms::float8, p95_duration_ms::float8
+      from public.execution_stats_summary(${filter.workflowId ?? null}::uuid,
+             ${filter.startedAfter ?? null}::timestamptz, ${filter.startedBefore ?? null}::timestamptz)`;
+  return row as unknown as StatsRow;
+}

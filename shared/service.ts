@@ -1,0 +1,214 @@
+/**
+ * The execution service: every business rule of the tracker, for one caller. HTTP handlers,
+ * the webhook, the sweeper and server-side TypeScript callers all go through it.
+ */
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { type Sql, withCaller } from "./db.ts";
+import { ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError, ValidationError } from "./errors.ts";
+import * as repo from "./repository.ts";
+import { canTransition, isTerminal } from "./status.ts";
+import type { TemporalGateway } from "./temporal/gateway.ts";
+import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
+import type {
+  Caller,
+  CreateExecutionInput,
+  CreateExecutionResult,
+  ExecutionPage,
+  ExecutionRef,
+  ExecutionStats,
+  ExecutionWithWorkflow,
+  Json,
+  ListExecutionsFilter,
+  StatsFilter,
+  UpdateExecutionInput,
+} from "./types.ts";
+
+export interface ExecutionServiceDeps {
+  sql: Sql;
+  caller: Caller;
+  /** Absent: the tracker only records runs that apps start themselves. */
+  temporal?: TemporalGateway | null;
+  /** Where background failures (a best-effort Temporal cancel) are reported. */
+  log?: (message: string, error?: unknown) => void;
+}
+
+export type ExecutionService = ReturnType<typeof createExecutionService>;
+
+export function createExecutionService(deps: ExecutionServiceDeps) {
+  const { sql, caller } = deps;
+  const temporal = deps.temporal ?? null;
+  const log = deps.log ?? ((message, error) => console.error(message, error));
+  const inCallerTx = <T>(work: Parameters<typeof withCaller<T>>[2]) => withCaller(sql, caller, work);
+
+  async function getExecution(id: string): Promise<ExecutionWithWorkflow> {
+    const execution = await inCallerTx((tx) => repo.findExecution(tx, { id }));
+    if (!execution) throw new NotFoundError("execution not found");
+    return execution;
+  }
+
+  async function createExecution(input: CreateExecutionInput): Promise<CreateExecutionResult> {
+    const owner = resolveOwner(caller, input.userId);
+    const { execution, outcome } = await inCallerTx(async (tx) => {
+      const workflow = await repo.findWorkflow(tx, input.workflowId);
+      // A workflow of another owner is invisible under RLS; for the service role the
+      // (workflow_id, created_by) foreign key rejects it. Either way: 404.
+      if (!workflow) throw new NotFoundError("workflow not found");
+      const dispatched = input.temporalWorkflowId === undefined;
+      if (dispatched && (!workflow.temporalWorkflowType || !workflow.taskQueue)) {
+        throw new ConflictError(
+          "this workflow has no temporal_workflow_type and task_queue, so the tracker cannot start it: pass temporalWorkflowId for runs started elsewhere",
+        );
+      }
+      const id = await repo.insertExecution(tx, {
+        workflowId: workflow.id,
+        createdBy: owner,
+        temporalWorkflowId: input.temporalWorkflowId ?? null,
+        temporalRunId: input.temporalRunId ?? null,
+        status: dispatched ? "pending" : "running",
+        input: input.input,
+        timeoutSeconds: input.timeoutSeconds,
+      });
+      if (id) {
+        const created = await repo.findExecution(tx, { id });
+        return { execution: created!, outcome: "created" as const };
+      }
+      return { execution: await existingFor(tx, input), outcome: "existing" as const };
+    });
+
+    if (outcome === "created" && execution.status === "pending") {
+      if (!temporal) {
+        return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
+      }
+      const dispatch = await dispatchExecution({ sql, caller, temporal }, execution);
+      return dispatch.started
+        ? { execution: dispatch.execution, outcome: "created" }
+        : { execution: dispatch.execution, outcome: "queued", message: dispatch.message };
+    }
+    return { execution, outcome };
+  }
+
+  /** The row an idempotent retry refers to; a clash with another workflow or user is a conflict. */
+  async function existingFor(tx: Parameters<typeof repo.findExecution>[0], input: CreateExecutionInput) {
+    const existing = await repo.findExecution(tx, { temporalWorkflowId: input.temporalWorkflowId! });
+    if (!existing || existing.workflowId !== input.workflowId) {
+      throw new ConflictError("temporalWorkflowId is already used by another execution");
+    }
+    return existing;
+  }
+
+  async function updateExecutionByRef(ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow> {
+    const { execution, stopInTemporal } = await inCallerTx(async (tx) => {
+      const current = await repo.findExecution(tx, ref, { lock: true });
+      if (!current) throw new NotFoundError("execution not found");
+      if (isTerminal(current.status)) {
+        if (repeatsCurrent(current, patch)) return { execution: current, stopInTemporal: false };
+        throw new InvalidTransitionError(current.status, patch.status ?? current.status,
+          `execution is ${current.status}; terminal states are final`);
+      }
+      if (patch.status && !canTransition(current.status, patch.status)) {
+        throw new InvalidTransitionError(current.status, patch.status);
+      }
+      await repo.updateExecution(tx, current.id, patch);
+      const updated = (await repo.findExecution(tx, { id: current.id }))!;
+      return { execution: updated, stopInTemporal: updated.status === "cancelled" || updated.status === "timed_out" };
+    });
+    if (stopInTemporal && temporal && execution.temporalWorkflowId) {
+      await requestTemporalStop(temporal, execution, log);
+    }
+    return execution;
+  }
+
+  async function deleteExecution(id: string): Promise<void> {
+    const deleted = await inCallerTx((tx) => repo.deleteExecution(tx, id));
+    if (!deleted) throw new NotFoundError("execution not found");
+    if (temporal && !isTerminal(deleted.status) && deleted.temporalWorkflowId) {
+      try {
+        await temporal.terminate(deleted.temporalWorkflowId, undefined, "execution record deleted");
+      } catch (error) {
+        log(`could not terminate ${deleted.temporalWorkflowId} after its execution was deleted`, error);
+      }
+    }
+  }
+
+  async function listExecutions(filter: ListExecutionsFilter = {}): Promise<ExecutionPage> {
+    const limit = filter.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new ValidationError("invalid limit", [{ path: "limit", message: "must be an integer from 1 to 100" }]);
+    }
+    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
+    const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, after, limit }));
+    const page = rows.slice(0, limit);
+    const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1].position) : null;
+    return { data: page.map((row) => row.execution), nextCursor };
+  }
+
+  async function getStats(filter: StatsFilter = {}): Promise<ExecutionStats> {
+    const row = await inCallerTx((tx) => repo.readStats(tx, filter));
+    return {
+      total: row.total,
+      byStatus: {
+        pending: row.pending,
+        running: row.running,
+        completed: row.completed,
+        failed: row.failed,
+        cancelled: row.cancelled,
+        timed_out: row.timed_out,
+      },
+      successRate: row.success_rate,
+      avgDurationMs: row.avg_duration_ms,
+      p50DurationMs: row.p50_duration_ms,
+      p95DurationMs: row.p95_duration_ms,
+    };
+  }
+
+  return {
+    createExecution,
+    /** Updates the execution of a Temporal workflow id (the original service API). */
+    updateExecution: (temporalWorkflowId: string, patch: UpdateExecutionInput) =>
+      updateExecutionByRef({ temporalWorkflowId }, patch),
+    /** Updates by execution id or by Temporal workflow id. */
+    updateExecutionByRef,
+    getExecution,
+    listExecutions,
+    getStats,
+    deleteExecution,
+    markCompleted: (temporalWorkflowId: string, output?: Json, durationMs?: number) =>
+      updateExecutionByRef({ temporalWorkflowId }, { status: "completed", output, durationMs }),
+    markFailed: (temporalWorkflowId: string, errorMessage: string, durationMs?: number) =>
+      updateExecutionByRef({ temporalWorkflowId }, { status: "failed", errorMessage, durationMs }),
+    markCancelled: (temporalWorkflowId: string) => updateExecutionByRef({ temporalWorkflowId }, { status: "cancelled" }),
+    markTimedOut: (temporalWorkflowId: string) => updateExecutionByRef({ temporalWorkflowId }, { status: "timed_out" }),
+  };
+}
+
+/** The owner to record: a service-role caller must name one; a user may only name themselves. */
+function resolveOwner(caller: Caller, userId: string | undefined): string | null {
+  if (caller.role === "service_role") {
+    if (!userId) throw new ValidationError("invalid request: userId", [{ path: "userId", message: "required for service-role callers" }]);
+    return userId;
+  }
+  if (userId && userId.toLowerCase() !== caller.userId.toLowerCase()) {
+    throw new ForbiddenError("userId may only be set by service-role callers");
+  }
+  return null;
+}
+
+/** True when `patch` asks for exactly what a terminal execution already holds (an idempotent repeat). */
+function repeatsCurrent(current: ExecutionWithWorkflow, patch: UpdateExecutionInput): boolean {
+  const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+  return (patch.status === undefined || patch.status === current.status) &&
+    (patch.output === undefined || same(patch.output, current.output)) &&
+    (patch.errorMessage === undefined || patch.errorMessage === current.errorMessage) &&
+    (patch.durationMs === undefined || patch.durationMs === current.durationMs) &&
+    (patch.activitiesExecuted === undefined || patch.activitiesExecuted === current.activitiesExecuted) &&
+    (patch.temporalRunId === undefined || patch.temporalRunId === current.temporalRunId);
+}
+
+/** JSON with object keys sorted, so jsonb's key order does not make equal values differ. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}

@@ -1,0 +1,99 @@
+/** The execution module's public data types (camelCase, as the HTTP API returns them). */
+import type { ExecutionStatus } from "./status.ts";
+
+export type { ExecutionStatus } from "./status.ts";
+
+/** JSON as stored in jsonb columns. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/** Who is calling, from a verified token. RLS in Postgres decides what each may touch. */
+export type Caller =
+  | { role: "authenticated"; userId: string; claims: Record<string, unknown> }
+  | { role: "service_role"; userId: null; claims: Record<string, unknown> };
+
+export interface Execution {
+  id: string;
+  workflowId: string;
+  createdBy: string;
+  temporalWorkflowId: string | null;
+  temporalRunId: string | null;
+  status: ExecutionStatus;
+  startedAt: string;
+  completedAt: string | null;
+  durationMs: number | null;
+  timeoutAt: string | null;
+  input: Json | null;
+  output: Json | null;
+  errorMessage: string | null;
+  activitiesExecuted: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An execution "with workflow details", as every API answer returns it. */
+export interface ExecutionWithWorkflow extends Execution {
+  workflow: { id: string; name: string };
+}
+
+export interface CreateExecutionInput {
+  workflowId: string;
+  /** Set when the app started the workflow itself; omitted, the tracker dispatches it to Temporal. */
+  temporalWorkflowId?: string;
+  temporalRunId?: string;
+  input?: Json;
+  timeoutSeconds?: number;
+  /** Owner, for service-role callers only (required for them). */
+  userId?: string;
+}
+
+/** How a create ended: a new row, the existing one for the same temporalWorkflowId, or a queued dispatch. */
+export type CreateOutcome = "created" | "existing" | "queued";
+
+export interface CreateExecutionResult {
+  execution: ExecutionWithWorkflow;
+  outcome: CreateOutcome;
+  /** Why a dispatch is queued, when outcome is "queued". */
+  message?: string;
+}
+
+export interface UpdateExecutionInput {
+  status?: ExecutionStatus;
+  output?: Json;
+  errorMessage?: string | null;
+  durationMs?: number;
+  activitiesExecuted?: number;
+  temporalRunId?: string;
+}
+
+/** Which execution an update targets: exactly one of the two. */
+export type ExecutionRef = { id: string } | { temporalWorkflowId: string };
+
+export interface ListExecutionsFilter {
+  status?: ExecutionStatus[];
+  workflowId?: string;
+  startedAfter?: string;
+  startedBefore?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ExecutionPage {
+  data: ExecutionWithWorkflow[];
+  nextCursor: string | null;
+}
+
+export interface StatsFilter {
+  workflowId?: string;
+  startedAfter?: string;
+  startedBefore?: string;
+}
+
+export interface ExecutionStats {
+  total: number;
+  byStatus: Record<ExecutionStatus, number>;
+  /** completed / executions in a terminal state; null when none is terminal. */
+  successRate: number | null;
+  avgDurationMs: number | null;
+  p50DurationMs: number | null;
+  p95DurationMs: number | null;
+}

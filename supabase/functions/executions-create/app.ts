@@ -1,0 +1,21 @@
+/**
+ * POST /executions-create: record a run (201), return the existing one for a repeated
+ * temporalWorkflowId (200), or, without temporalWorkflowId, start the workflow in Temporal
+ * (201 running; 202 pending when Temporal is unreachable, dispatched later).
+ */
+import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
+import type { Runtime } from "../../../shared/http/runtime.ts";
+import { createExecutionSchema, parseInput } from "../../../shared/schemas.ts";
+
+const statusOf = { created: 201, existing: 200, queued: 202 } as const;
+
+export function createApp(runtime: Runtime) {
+  const app = createFunctionApp("executions-create", runtime);
+  app.post("/", async (c) => {
+    const input = parseInput(createExecutionSchema, await readJsonBody(c));
+    const result = await c.var.service.createExecution(input);
+    const body = result.message ? { ...result.execution, message: result.message } : result.execution;
+    return c.json(body, statusOf[result.outcome]);
+  });
+  return app;
+}

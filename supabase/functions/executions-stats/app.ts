@@ -1,0 +1,16 @@
+/**
+ * GET /executions-stats: counts per status, success rate and durations for the caller's
+ * executions (one workflow, a time range, or all), read from the stats views.
+ */
+import { createFunctionApp, queryObject } from "../../../shared/http/app.ts";
+import type { Runtime } from "../../../shared/http/runtime.ts";
+import { parseInput, statsSchema } from "../../../shared/schemas.ts";
+
+export function createApp(runtime: Runtime) {
+  const app = createFunctionApp("executions-stats", runtime);
+  app.get("/", async (c) => {
+    const filter = parseInput(statsSchema, queryObject(c), "query");
+    return c.json(await c.var.service.getStats(filter), 200);
+  });
+  return app;
+}
