@@ -1,0 +1,34 @@
+/**
+ * Serves every edge function under `/functions/v1/<name>/...`, as the Supabase API gateway
+ * does: the prefix is stripped and the request goes to that function's handler. Used by the
+ * local dev server (`npm start`) and the end-to-end tests, both on Deno.
+ */
+import type { Runtime } from "../shared/http/runtime.ts";
+import { createApp as executionsCreate } from "../supabase/functions/executions-create/app.ts";
+import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
+import { createApp as executionsStats } from "../supabase/functions/executions-stats/app.ts";
+import { createApp as executionsUpdate } from "../supabase/functions/executions-update/app.ts";
+
+type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+/** Each function's handler factory, by function name. */
+export const functionFactories: Record<string, (runtime: Runtime) => { fetch: FetchHandler }> = {
+  "executions-create": executionsCreate,
+  "executions-update": executionsUpdate,
+  "executions-list": executionsList,
+  "executions-stats": executionsStats,
+};
+
+export function createFunctionsRouter(runtime: Runtime): FetchHandler {
+  const handlers = new Map(Object.entries(functionFactories).map(([name, factory]) => [name, factory(runtime).fetch]));
+  return (request) => {
+    const url = new URL(request.url);
+    const match = /^\/functions\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    const handler = match && handlers.get(match[1]);
+    if (!handler) {
+      return Response.json({ error: { code: "not_found", message: `no function at ${url.pathname}` } }, { status: 404 });
+    }
+    url.pathname = `/${match[1]}${match[2] ?? ""}`;
+    return handler(new Request(url, request));
+  };
+}
