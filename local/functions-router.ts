@@ -8,6 +8,8 @@ import { createApp as executionsCreate } from "../supabase/functions/executions-
 import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
 import { createApp as executionsStats } from "../supabase/functions/executions-stats/app.ts";
 import { createApp as executionsUpdate } from "../supabase/functions/executions-update/app.ts";
+import { createApp as executionsWebhook } from "../supabase/functions/executions-webhook/app.ts";
+import { createApp as timeoutSweeper } from "../supabase/functions/timeout-sweeper/app.ts";
 
 type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -17,6 +19,8 @@ export const functionFactories: Record<string, (runtime: Runtime) => { fetch: Fe
   "executions-update": executionsUpdate,
   "executions-list": executionsList,
   "executions-stats": executionsStats,
+  "executions-webhook": executionsWebhook,
+  "timeout-sweeper": timeoutSweeper,
 };
 
 export function createFunctionsRouter(runtime: Runtime): FetchHandler {

@@ -16,8 +16,10 @@ export interface Config {
   temporalHttpUrl: string | null;
   temporalNamespace: string;
   temporalApiKey: string | null;
-  /** Shared secret of the database webhooks (header x-webhook-secret). */
+  /** Shared secret of internal callers: database webhooks and pg_cron (header x-webhook-secret). */
   webhookSecret: string | null;
+  /** The sweeper deletes terminal executions older than this many days; null keeps them. */
+  retentionDays: number | null;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -67,6 +69,12 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     if (url && !URL.canParse(url)) problems.push(`${name} is not a URL: "${url}"`);
   }
 
+  const retentionText = read("EXECUTION_RETENTION_DAYS");
+  const retentionDays = retentionText === null ? null : Number(retentionText);
+  if (retentionDays !== null && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
+    problems.push(`EXECUTION_RETENTION_DAYS must be a whole number of days, got "${retentionText}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -77,5 +85,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     temporalNamespace: read("TEMPORAL_NAMESPACE") ?? "default",
     temporalApiKey: read("TEMPORAL_API_KEY"),
     webhookSecret: read("WEBHOOK_SECRET"),
+    retentionDays,
   };
 }
