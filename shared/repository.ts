@@ -59,7 +59,12 @@ function toExecutionRow(row: Row): ExecutionRow {
   };
 }
 
-const jsonText = (value: Json | undefined) => (value === undefined || value === null ? null : JSON.stringify(value));
+/**
+ * A jsonb parameter. postgres.js serializes it once with the jsonb type; a pre-stringified
+ * value would be stored as a JSON string. JSON null and absent both become SQL NULL.
+ */
+export const jsonParam = (tx: Tx, value: Json | undefined) =>
+  value === undefined || value === null ? null : tx.json(value as Parameters<Tx["json"]>[0]);
 
 export async function findExecution(tx: Tx, ref: ExecutionRef, options: { lock?: boolean } = {}) {
   const rows = await tx`
@@ -96,7 +101,7 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<str
       (id, workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
     select g.id, ${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()),
            coalesce(${row.temporalWorkflowId}::text, 'execution-' || g.id), ${row.temporalRunId},
-           ${row.status}::public.execution_status, ${jsonText(row.input)}::jsonb,
+           ${row.status}::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
            now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision)
       from (select gen_random_uuid() as id) g
     on conflict (temporal_workflow_id) do nothing
@@ -110,7 +115,7 @@ export async function updateExecution(tx: Tx, id: string, patch: UpdateExecution
   await tx`
     update public.workflow_executions set
       status = coalesce(${patch.status ?? null}::public.execution_status, status),
-      output = case when ${has("output")} then ${jsonText(patch.output)}::jsonb else output end,
+      output = case when ${has("output")} then ${jsonParam(tx, patch.output)}::jsonb else output end,
       error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
       duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
       activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),

@@ -225,7 +225,7 @@ async function adoptOutcome(tx: Tx, id: string, outcome: Outcome): Promise<boole
   const updated = await tx`
     update public.workflow_executions
        set status = ${outcome.status}::public.execution_status,
-           output = coalesce(${outcome.output === undefined ? null : JSON.stringify(outcome.output)}::jsonb, output),
+           output = coalesce(${repo.jsonParam(tx, outcome.output)}::jsonb, output),
            error_message = coalesce(error_message, ${outcome.errorMessage ?? null}::text),
            completed_at = greatest(started_at, coalesce(${outcome.completedAt}::timestamptz, now()))
      where id = ${id} and status = 'running'
