@@ -53,9 +53,10 @@ function installRuntime(): void {
   runtimeInstalled = true;
   try {
     Runtime.install({
-      logger: new DefaultLogger((process.env.TEMPORAL_WORKER_LOG_LEVEL as "WARN" | undefined) ?? "WARN"),
+      // ERROR by default: the expected failures of failsWorkflow, and tasks of runs terminated mid-task, log at WARN.
+      logger: new DefaultLogger((process.env.TEMPORAL_WORKER_LOG_LEVEL as "ERROR" | undefined) ?? "ERROR"),
       shutdownSignals: [],
-      telemetryOptions: { logging: { filter: { core: "WARN", other: "ERROR" } } },
+      telemetryOptions: { logging: { filter: { core: "ERROR", other: "ERROR" } } },
     });
   } catch {
     // Someone else installed a runtime in this process first: use theirs.
