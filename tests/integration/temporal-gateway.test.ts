@@ -6,6 +6,7 @@
  *   npx vitest run tests/integration/temporal-gateway.test.ts
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -16,7 +17,7 @@ import {
 } from "../../shared/temporal/gateway.ts";
 import { createHttpTemporalGateway } from "../../shared/temporal/http-gateway.ts";
 import { createSdkTemporalGateway } from "../../shared/temporal/sdk-gateway.ts";
-import { startTemporalDevServer, type TemporalDevServer } from "../support/temporal-server.ts";
+import { startTemporalDevServer, temporalBinaryPath, type TemporalDevServer } from "../support/temporal-server.ts";
 import { startTestWorker, type TestWorker } from "../support/temporal-worker.ts";
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
@@ -25,10 +26,13 @@ let server: TemporalDevServer;
 let worker: TestWorker;
 const taskQueue = `gateway-contract-${randomUUID()}`;
 
+// Without the cached CLI the first run builds it (scripts/install-temporal.sh: a go install of several minutes).
+const needsInstall = !(process.env.TEMPORAL_ADDRESS && process.env.TEMPORAL_HTTP_URL) && !existsSync(temporalBinaryPath());
+
 beforeAll(async () => {
   server = await startTemporalDevServer();
   worker = await startTestWorker({ address: server.address, namespace: server.namespace, taskQueue });
-});
+}, needsInstall ? 15 * 60_000 : 120_000);
 
 afterAll(async () => {
   await worker?.stop();
@@ -98,7 +102,7 @@ async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
   };
 }
 
-describe.each(implementations)("$name gateway", (impl) => {
+describe.concurrent.each(implementations)("$name gateway", (impl) => {
   let gateway: TemporalGateway;
 
   beforeAll(async () => {

@@ -10,7 +10,7 @@
  * The server runs under a small `sh` guard that kills it when our stdin pipe closes, so it also goes away when
  * this process dies without running exit handlers (SIGKILL, crash of the test runner's worker).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { homedir } from "node:os";
@@ -50,15 +50,21 @@ export function temporalBinaryPath(): string {
   return join(cacheDir, "bin", "temporal");
 }
 
-/** The cached binary, installing it with scripts/install-temporal.sh first when missing. */
-export function ensureTemporalBinary(): string {
+/** The cached binary, installing it with scripts/install-temporal.sh first when missing (a fresh go install takes minutes). */
+export async function ensureTemporalBinary(): Promise<string> {
   const bin = temporalBinaryPath();
   if (existsSync(bin)) return bin;
-  const result = spawnSync("bash", [INSTALL_SCRIPT], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
-  if (result.status !== 0) {
-    throw new Error(`scripts/install-temporal.sh failed (exit ${result.status ?? result.signal}); see its output above`);
-  }
-  const printed = result.stdout.trim().split("\n").pop();
+  const child = spawn("bash", [INSTALL_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
+  let stdout = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString("utf8");
+  });
+  const code = await new Promise<number | string>((resolve) => {
+    child.once("error", (err) => resolve(err.message));
+    child.once("exit", (exitCode, signal) => resolve(exitCode ?? signal ?? "unknown"));
+  });
+  if (code !== 0) throw new Error(`scripts/install-temporal.sh failed (${code}); see its output above`);
+  const printed = stdout.trim().split("\n").pop();
   if (printed && existsSync(printed)) return printed;
   if (existsSync(bin)) return bin;
   throw new Error(`scripts/install-temporal.sh did not produce ${bin}`);
@@ -75,7 +81,7 @@ export async function startTemporalDevServer(options: StartTemporalDevServerOpti
     return { address: externalAddress, httpUrl, namespace, spawned: false, stop: async () => {} };
   }
 
-  const bin = ensureTemporalBinary();
+  const bin = await ensureTemporalBinary();
   let lastError: unknown;
   // Ports are picked free but released before the server binds them; retry if another process got there first.
   for (let attempt = 1; attempt <= 3; attempt++) {
