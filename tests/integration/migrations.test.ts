@@ -1,0 +1,113 @@
+/**
+ * The schema as the Supabase CLI applied it (`supabase db push`, tests/support/postgres.ts):
+ * its history table lists every migration file, and the tables, RLS, policies, views,
+ * functions and triggers of the product are there.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, databaseUrl, REPO_ROOT, type Sql } from "../support/postgres.ts";
+
+let sql: Sql;
+beforeAll(() => {
+  sql = connect(databaseUrl(), { max: 2 });
+});
+afterAll(async () => {
+  await sql.end({ timeout: 1 });
+});
+
+describe("migrations applied by the Supabase CLI", () => {
+  it("supabase_migrations.schema_migrations lists every file of supabase/migrations", async () => {
+    const files = readdirSync(join(REPO_ROOT, "supabase", "migrations")).filter((f) => f.endsWith(".sql")).sort();
+    expect(files.length).toBeGreaterThan(0);
+    const expected = files.map((f) => {
+      const [, version, name] = /^(\d+)_(.+)\.sql$/.exec(f)!;
+      return { version, name };
+    });
+    const rows = await sql`select version, name, statements from supabase_migrations.schema_migrations order by version`;
+    expect(rows.map(({ version, name }) => ({ version, name }))).toEqual(expected);
+    for (const row of rows) expect(row.statements.length).toBeGreaterThan(0);
+  });
+
+  it("creates the tables with row level security enabled", async () => {
+    const rows = await sql`
+      select c.relname, c.relrowsecurity
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relkind = 'r'
+       order by 1`;
+    expect(rows.map((r) => r.relname)).toEqual(
+      expect.arrayContaining(["execution_duration_bins", "execution_stats_rollup", "workflow_executions", "workflows"]),
+    );
+    for (const row of rows) expect(row.relrowsecurity, `${row.relname} has RLS`).toBe(true);
+  });
+
+  it("creates one policy per command for authenticated on the owned tables, read-only ones on the rollups", async () => {
+    const rows = await sql`
+      select tablename, cmd, roles::text[] as roles, qual, with_check
+        from pg_policies where schemaname = 'public' order by tablename, cmd`;
+    const byTable = (t: string) => rows.filter((r) => r.tablename === t).map((r) => r.cmd).sort();
+    expect(byTable("workflows")).toEqual(["DELETE", "INSERT", "SELECT", "UPDATE"]);
+    expect(byTable("workflow_executions")).toEqual(["DELETE", "INSERT", "SELECT", "UPDATE"]);
+    expect(byTable("execution_stats_rollup")).toEqual(["SELECT"]);
+    expect(byTable("execution_duration_bins")).toEqual(["SELECT"]);
+    for (const row of rows) {
+      expect(row.roles).toEqual(["authenticated"]);
+      // Every policy scopes by the owner.
+      expect(`${row.qual ?? ""} ${row.with_check ?? ""}`).toContain("auth.uid()");
+    }
+  });
+
+  it("creates the stats views with security_invoker, and the summary function", async () => {
+    const views = await sql`
+      select c.relname, c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relkind = 'v' order by 1`;
+    expect(views.map((v) => v.relname)).toEqual(["execution_duration_histogram", "execution_stats", "execution_stats_source"]);
+    for (const view of views) expect(view.reloptions).toContain("security_invoker=true");
+
+    const functions = await sql`
+      select p.proname, p.prosecdef from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+       where n.nspname = 'public' order by 1`;
+    expect(functions.map((f) => f.proname)).toEqual(expect.arrayContaining([
+      "execution_duration_bin", "execution_duration_bin_value", "execution_stats_summary",
+      "execution_status_is_terminal", "execution_transition_allowed",
+    ]));
+    // Nothing in public runs with its owner's rights.
+    for (const f of functions) expect(f.prosecdef, f.proname).toBe(false);
+  });
+
+  it("installs the lifecycle, rollup and webhook triggers", async () => {
+    const rows = await sql`
+      select tgname from pg_trigger where tgrelid = 'public.workflow_executions'::regclass and not tgisinternal order by 1`;
+    expect(rows.map((r) => r.tgname)).toEqual([
+      "enforce_execution_lifecycle", "execution_cancelled_webhook", "execution_deleted_live_webhook",
+      "execution_inserted_pending_webhook", "fold_deleted_executions", "fold_inserted_executions",
+      "fold_updated_executions", "truncate_execution_rollups",
+    ]);
+  });
+
+  it("gives anon nothing and the API roles no way into schema private", async () => {
+    const [row] = await sql`
+      select has_table_privilege('anon', 'public.workflow_executions', 'select') as anon_exec,
+             has_table_privilege('anon', 'public.workflows', 'select') as anon_wf,
+             has_schema_privilege('authenticated', 'private', 'usage') as auth_private,
+             has_schema_privilege('service_role', 'private', 'usage') as service_private,
+             has_table_privilege('authenticated', 'public.execution_stats_rollup', 'insert') as auth_rollup_insert,
+             has_function_privilege('anon', 'public.execution_stats_summary(uuid, timestamptz, timestamptz)', 'execute') as anon_summary`;
+    expect(row).toEqual({ anon_exec: false, anon_wf: false, auth_private: false, service_private: false, auth_rollup_insert: false, anon_summary: false });
+  });
+
+  it("schedules the timeout sweeper with pg_cron when pg_cron is loaded", async () => {
+    const [{ loaded }] = await sql`select exists (select from pg_extension where extname = 'pg_cron') as loaded`;
+    if (!loaded) return; // plain PostgreSQL without pg_cron: the migration schedules nothing (and must not fail)
+    const jobs = await sql`select jobname, schedule, command from cron.job where jobname = 'execution-tracker-timeout-sweeper'`;
+    expect(jobs).toEqual([{ jobname: "execution-tracker-timeout-sweeper", schedule: "* * * * *", command: "select private.invoke_timeout_sweeper()" }]);
+  });
+
+  it("pushing again is a no-op", async () => {
+    const { pushMigrations } = await import("../support/postgres.ts");
+    const before = await sql`select count(*)::int as n from supabase_migrations.schema_migrations`;
+    await pushMigrations(databaseUrl());
+    const after = await sql`select count(*)::int as n from supabase_migrations.schema_migrations`;
+    expect(after).toEqual(before);
+  });
+});
