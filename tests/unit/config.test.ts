@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../shared/config.ts";
+
+const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
+
+function problems(vars: Record<string, string>): string[] {
+  try {
+    loadConfig(envOf(vars));
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems, message } = error as ConfigError;
+    for (const p of problems) expect(message).toContain(p);
+    return problems;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("names every missing variable at once", () => {
+    const found = problems({});
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toMatch(/SUPABASE_DB_URL.*DATABASE_URL/);
+    expect(found.join("\n")).toMatch(/SUPABASE_JWT_SECRET/);
+    expect(found.join("\n")).toMatch(/SUPABASE_JWKS_URL/);
+    expect(found.join("\n")).toMatch(/SUPABASE_URL/);
+  });
+
+  it("treats blank values as missing", () => {
+    expect(problems({ DATABASE_URL: "  ", SUPABASE_JWT_SECRET: "" })).toHaveLength(2);
+  });
+
+  it("names every malformed variable at once", () => {
+    const found = problems({
+      DATABASE_URL: "postgres://x",
+      SUPABASE_JWT_SECRET: "s",
+      DB_POOL_SIZE: "0",
+      SUPABASE_JWKS_URL: "not a url",
+      TEMPORAL_HTTP_URL: "::",
+      EXECUTION_RETENTION_DAYS: "1.5",
+    });
+    const text = found.join("\n");
+    for (const name of ["DB_POOL_SIZE", "SUPABASE_JWKS_URL", "TEMPORAL_HTTP_URL", "EXECUTION_RETENTION_DAYS"]) expect(text).toContain(name);
+    expect(found).toHaveLength(4);
+    expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "101" }).join()).toContain("DB_POOL_SIZE");
+    expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "ten" }).join()).toContain("DB_POOL_SIZE");
+    expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", EXECUTION_RETENTION_DAYS: "0" }).join()).toContain("EXECUTION_RETENTION_DAYS");
+  });
+
+  it("reads a minimal configuration with defaults", () => {
+    expect(loadConfig(envOf({ DATABASE_URL: "postgres://db", SUPABASE_JWT_SECRET: "secret" }))).toEqual({
+      databaseUrl: "postgres://db",
+      databasePoolSize: 5,
+      jwtSecret: "secret",
+      jwksUrl: null,
+      temporalHttpUrl: null,
+      temporalNamespace: "default",
+      temporalApiKey: null,
+      webhookSecret: null,
+      retentionDays: null,
+    });
+  });
+
+  it("prefers SUPABASE_DB_URL and SUPABASE_JWT_SECRET, and derives the JWKS URL from SUPABASE_URL", () => {
+    const config = loadConfig(envOf({
+      SUPABASE_DB_URL: "postgres://pooler",
+      DATABASE_URL: "postgres://direct",
+      SUPABASE_JWT_SECRET: "a",
+      JWT_SECRET: "b",
+      SUPABASE_URL: "https://ref.supabase.co/",
+      DB_POOL_SIZE: "12",
+      TEMPORAL_HTTP_URL: "http://temporal:7243",
+      TEMPORAL_NAMESPACE: "ns",
+      TEMPORAL_API_KEY: "k",
+      WEBHOOK_SECRET: "w",
+      EXECUTION_RETENTION_DAYS: "30",
+    }));
+    expect(config).toEqual({
+      databaseUrl: "postgres://pooler",
+      databasePoolSize: 12,
+      jwtSecret: "a",
+      jwksUrl: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+      temporalHttpUrl: "http://temporal:7243",
+      temporalNamespace: "ns",
+      temporalApiKey: "k",
+      webhookSecret: "w",
+      retentionDays: 30,
+    });
+  });
+
+  it("accepts a JWKS URL alone (asymmetric signing keys, no HS256 secret)", () => {
+    const config = loadConfig(envOf({ DATABASE_URL: "postgres://db", SUPABASE_JWKS_URL: "http://127.0.0.1:1/jwks.json" }));
+    expect(config.jwtSecret).toBeNull();
+    expect(config.jwksUrl).toBe("http://127.0.0.1:1/jwks.json");
+  });
+});
