@@ -15,9 +15,14 @@ export interface DispatchContext {
   temporal: TemporalGateway;
 }
 
+/**
+ * How a dispatch ended: `started` (the run exists in Temporal and is recorded), `queued`
+ * (Temporal is unreachable; the row stays pending and is dispatched later) or `rejected`
+ * (it can never start: no workflow type, or Temporal refused; the row is marked failed).
+ */
 export type DispatchResult =
-  | { started: true; execution: ExecutionWithWorkflow }
-  | { started: false; execution: ExecutionWithWorkflow; message: string };
+  | { outcome: "started"; execution: ExecutionWithWorkflow }
+  | { outcome: "queued" | "rejected"; execution: ExecutionWithWorkflow; message: string };
 
 export const temporalUnreachableMessage =
   "Temporal is unreachable; the execution stays pending and is dispatched as soon as it is";
@@ -26,7 +31,7 @@ export const temporalUnreachableMessage =
 export async function dispatchExecution(ctx: DispatchContext, execution: ExecutionWithWorkflow): Promise<DispatchResult> {
   const target = await withCaller(ctx.sql, ctx.caller, (tx) => repo.findWorkflow(tx, execution.workflowId));
   if (!target?.temporalWorkflowType || !target.taskQueue || !execution.temporalWorkflowId) {
-    return { started: false, execution, message: "the workflow has no temporal_workflow_type and task_queue" };
+    return await reject(ctx, execution, "cannot start: the workflow has no temporal_workflow_type and task_queue");
   }
   let runId: string;
   try {
@@ -38,15 +43,10 @@ export async function dispatchExecution(ctx: DispatchContext, execution: Executi
     }));
   } catch (error) {
     if (error instanceof TemporalUnavailableError) {
-      return { started: false, execution, message: temporalUnreachableMessage };
+      return { outcome: "queued", execution, message: temporalUnreachableMessage };
     }
     if (error instanceof TemporalRequestError) {
-      // Retrying will not help (unknown namespace, invalid type...): record the failure.
-      const failed = await recordDispatchOutcome(ctx, execution.id, {
-        status: "failed",
-        errorMessage: `Temporal refused to start the workflow: ${error.message}`,
-      });
-      return { started: true, execution: failed ?? execution };
+      return await reject(ctx, execution, `Temporal refused to start the workflow: ${error.message}`);
     }
     throw error;
   }
@@ -57,7 +57,13 @@ export async function dispatchExecution(ctx: DispatchContext, execution: Executi
     // record wins, so the run we just started is stopped.
     await ctx.temporal.cancel(execution.temporalWorkflowId, runId, "execution ended before its dispatch was recorded");
   }
-  return { started: true, execution: running ?? execution };
+  return { outcome: "started", execution: running ?? execution };
+}
+
+/** A pending row that can never start is failed with the reason, rather than left pending. */
+async function reject(ctx: DispatchContext, execution: ExecutionWithWorkflow, message: string): Promise<DispatchResult> {
+  const failed = await recordDispatchOutcome(ctx, execution.id, { status: "failed", errorMessage: message });
+  return { outcome: "rejected", execution: failed ?? execution, message };
 }
 
 /** Moves a still-pending row on; returns the row as it now is (null if it is gone). */

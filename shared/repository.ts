@@ -86,7 +86,7 @@ export interface InsertExecution {
   workflowId: string;
   /** Owner; null means the caller (auth.uid()). */
   createdBy: string | null;
-  /** Null: derive one from the new row's id (the tracker dispatches it). */
+  /** Null for a pending row: the trigger derives one from the new row's id. */
   temporalWorkflowId: string | null;
   temporalRunId: string | null;
   status: ExecutionStatus;
@@ -94,16 +94,17 @@ export interface InsertExecution {
   timeoutSeconds: number | undefined;
 }
 
-/** Inserts a row; returns its id, or null when the temporalWorkflowId already exists. */
+/**
+ * Inserts a row; returns its id, or null when the temporalWorkflowId already exists. A pending
+ * row without a temporalWorkflowId gets `execution-<id>` from the lifecycle trigger.
+ */
 export async function insertExecution(tx: Tx, row: InsertExecution): Promise<string | null> {
   const inserted = await tx`
     insert into public.workflow_executions
-      (id, workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
-    select g.id, ${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()),
-           coalesce(${row.temporalWorkflowId}::text, 'execution-' || g.id), ${row.temporalRunId},
-           ${row.status}::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
-           now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision)
-      from (select gen_random_uuid() as id) g
+      (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
+    values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
+            ${row.temporalRunId}, ${row.status}::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
+            now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
     on conflict (temporal_workflow_id) do nothing
     returning id`;
   return inserted.length ? inserted[0].id : null;

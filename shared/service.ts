@@ -80,9 +80,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
       }
       const dispatch = await dispatchExecution({ sql, caller, temporal }, execution);
-      return dispatch.started
-        ? { execution: dispatch.execution, outcome: "created" }
-        : { execution: dispatch.execution, outcome: "queued", message: dispatch.message };
+      return dispatch.outcome === "queued"
+        ? { execution: dispatch.execution, outcome: "queued", message: dispatch.message }
+        : { execution: dispatch.execution, outcome: "created" };
     }
     return { execution, outcome };
   }

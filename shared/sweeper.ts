@@ -38,11 +38,19 @@ export interface SweepReport {
   stillRunning: number;
   unknownToTemporal: number;
   redispatched: number;
+  /** Pending rows that can never start (no workflow type, refused by Temporal): marked failed. */
+  rejected: number;
   stillPending: number;
   deleted: number;
   temporalErrors: number;
   temporalReachable: boolean;
 }
+
+/**
+ * A claimed row is left alone this long at least, whatever the recheck threshold, so a
+ * concurrent sweeper never takes a row another one is still working on.
+ */
+export const claimLeaseSeconds = 60;
 
 export const serviceCaller: Caller = { role: "service_role", userId: null, claims: { role: "service_role" } };
 
@@ -68,6 +76,7 @@ export async function sweep(
     stillRunning: 0,
     unknownToTemporal: 0,
     redispatched: 0,
+    rejected: 0,
     stillPending: 0,
     deleted: 0,
     temporalErrors: 0,
@@ -110,6 +119,7 @@ export async function sweep(
         const outcome = description ? outcomeOf(description) : null;
         if (description === null) {
           if (report.temporalReachable) report.unknownToTemporal++;
+          else await inServiceTx((tx) => releaseClaim(tx, row.id));
         } else if (!outcome) {
           report.stillRunning++;
         } else if (await inServiceTx((tx) => adoptOutcome(tx, row.id, outcome))) {
@@ -127,10 +137,12 @@ export async function sweep(
         if (execution?.status !== "pending") return;
         try {
           const result = await dispatchExecution({ sql: deps.sql, caller: serviceCaller, temporal }, execution);
-          if (result.started) report.redispatched++;
+          if (result.outcome === "started") report.redispatched++;
+          else if (result.outcome === "rejected") report.rejected++;
           else {
             report.stillPending++;
             report.temporalReachable = false;
+            await inServiceTx((tx) => releaseClaim(tx, row.id));
           }
         } catch (error) {
           report.temporalErrors++;
@@ -183,6 +195,7 @@ async function claimLive(tx: Tx, status: "pending" | "running", olderThanSeconds
        where status = ${status}::public.execution_status
          and temporal_workflow_id is not null
          and coalesce(temporal_checked_at, started_at) < now() - make_interval(secs => ${olderThanSeconds})
+         and (temporal_checked_at is null or temporal_checked_at < now() - make_interval(secs => ${claimLeaseSeconds}))
        order by status, coalesce(temporal_checked_at, started_at)
        limit ${limit}
        for update skip locked
@@ -192,6 +205,11 @@ async function claimLive(tx: Tx, status: "pending" | "running", olderThanSeconds
       from due
      where e.id = due.id
     returning e.id, e.temporal_workflow_id, e.temporal_run_id`;
+}
+
+/** Gives a claimed row back (Temporal was unreachable), so the next run retries it at once. */
+async function releaseClaim(tx: Tx, id: string): Promise<void> {
+  await tx`update public.workflow_executions set temporal_checked_at = null where id = ${id}`;
 }
 
 interface Outcome {

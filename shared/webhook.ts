@@ -30,7 +30,7 @@ export const webhookPayloadSchema = z.looseObject({
   old_record: executionRecord.nullable().optional(),
 });
 
-export type WebhookAction = "dispatched" | "queued" | "cancel_requested" | "terminate_requested" | "ignored";
+export type WebhookAction = "dispatched" | "queued" | "rejected" | "cancel_requested" | "terminate_requested" | "ignored";
 
 export interface WebhookResult {
   action: WebhookAction;
@@ -69,9 +69,9 @@ export async function handleExecutionWebhook(
 
   if (current.status === "pending" && payload.type === "INSERT") {
     const result = await dispatchExecution({ sql: deps.sql, caller: serviceCaller, temporal }, current);
-    return result.started
+    return result.outcome === "started"
       ? { action: "dispatched", executionId: current.id }
-      : { action: "queued", executionId: current.id, reason: result.message };
+      : { action: result.outcome, executionId: current.id, reason: result.message };
   }
   if (current.status === "cancelled" && current.temporalWorkflowId) {
     await requestTemporalStop(temporal, current, deps.log);

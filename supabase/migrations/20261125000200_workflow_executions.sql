@@ -139,6 +139,12 @@ begin
     new.updated_at := now();
   end if;
 
+  -- A pending row is one the tracker will start in Temporal: its workflow id is derived from
+  -- the row's id, so every retry of the dispatch names the same Temporal workflow.
+  if tg_op = 'INSERT' and new.status = 'pending' and new.temporal_workflow_id is null then
+    new.temporal_workflow_id := 'execution-' || new.id;
+  end if;
+
   -- Entering a terminal state (or being recorded in one) fixes the end time and duration.
   if public.execution_status_is_terminal(new.status) then
     new.completed_at := coalesce(new.completed_at, now());
