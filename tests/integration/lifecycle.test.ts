@@ -1,0 +1,147 @@
+/**
+ * The lifecycle as the database enforces it (trigger enforce_execution_lifecycle), for every
+ * (from, to) pair of the six statuses, through direct SQL as `authenticated` and as
+ * `service_role`; and the TypeScript rules (shared/status.ts) against the SQL ones.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canTransition, type ExecutionStatus, executionStatuses, isTerminal } from "../../shared/status.ts";
+import { asRole, connect, createUser, createWorkflow, databaseUrl, type Sql, sqlState, type Tx } from "../support/postgres.ts";
+
+let sql: Sql;
+let user: string;
+let workflow: string;
+
+beforeAll(async () => {
+  sql = connect(databaseUrl());
+  user = await createUser(sql);
+  workflow = await createWorkflow(sql, user);
+});
+afterAll(async () => {
+  await sql.end({ timeout: 1 });
+});
+
+const pairs = executionStatuses.flatMap((from) => executionStatuses.map((to) => [from, to] as [ExecutionStatus, ExecutionStatus]));
+const personas = [
+  { name: "authenticated", userId: () => user },
+  { name: "service_role", userId: () => null },
+] as const;
+
+/** Inserts a row in `status`, started 1.5 s before the transaction began. */
+async function insertRow(tx: Tx, status: ExecutionStatus): Promise<string> {
+  const [row] = await tx`
+    insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at)
+    values (${workflow}, ${user}, ${`lifecycle-${randomUUID()}`}, ${status}, now() - interval '1.5 seconds')
+    returning id`;
+  return row.id;
+}
+
+describe.each(personas)("every status pair through direct SQL as $name", (persona) => {
+  it.each(pairs)("%s -> %s", async (from, to) => {
+    const sqlAllows = from === to || canTransition(from, to);
+    const outcome = await asRole(sql, persona.userId(), async (tx) => {
+      const id = await insertRow(tx, from);
+      const [before] = await tx`select * from public.workflow_executions where id = ${id}`;
+      const state = await sqlState(
+        tx.savepoint((sp) => sp`update public.workflow_executions set status = ${to} where id = ${id}`),
+      ).catch(() => null); // null: the update succeeded
+      const [after] = await tx`select *, extract(epoch from (completed_at - started_at)) * 1000 as elapsed_ms from public.workflow_executions where id = ${id}`;
+      return { state, before, after };
+    });
+
+    if (!sqlAllows) {
+      expect(outcome.state).toBe("ET001");
+      const { elapsed_ms: _, ...after } = outcome.after;
+      expect(after).toEqual(outcome.before); // nothing changed
+      return;
+    }
+    expect(outcome.state).toBeNull();
+    expect(outcome.after.status).toBe(to);
+    if (isTerminal(to)) {
+      // Entering (or being created in) a terminal state fixes completed_at and duration_ms.
+      expect(outcome.after.completed_at).toBeInstanceOf(Date);
+      expect(Number(outcome.after.duration_ms)).toBe(Math.round(Number(outcome.after.elapsed_ms)));
+      expect(Number(outcome.after.duration_ms)).toBe(1500);
+    } else {
+      expect(outcome.after.completed_at).toBeNull();
+      expect(outcome.after.duration_ms).toBeNull();
+    }
+  });
+});
+
+describe("terminal rows", () => {
+  it("repeating a terminal row unchanged is allowed and keeps updated_at; changing any field is ET001", async () => {
+    await asRole(sql, user, async (tx) => {
+      const id = await insertRow(tx, "running");
+      await tx`update public.workflow_executions set status = 'completed', output = '{"ok":true}' where id = ${id}`;
+      const [done] = await tx`select * from public.workflow_executions where id = ${id}`;
+      await tx`update public.workflow_executions set status = 'completed', output = '{"ok":true}' where id = ${id}`;
+      const [again] = await tx`select * from public.workflow_executions where id = ${id}`;
+      expect(again).toEqual(done);
+      for (const change of [
+        (sp: Tx) => sp`update public.workflow_executions set output = '{"ok":false}' where id = ${id}`,
+        (sp: Tx) => sp`update public.workflow_executions set error_message = 'late' where id = ${id}`,
+        (sp: Tx) => sp`update public.workflow_executions set activities_executed = 3 where id = ${id}`,
+        (sp: Tx) => sp`update public.workflow_executions set duration_ms = 1 where id = ${id}`,
+      ]) {
+        expect(await sqlState(tx.savepoint(change))).toBe("ET001");
+      }
+    });
+  });
+
+  it("a terminal row keeps a duration_ms that was given", async () => {
+    await asRole(sql, null, async (tx) => {
+      const id = await insertRow(tx, "running");
+      await tx`update public.workflow_executions set status = 'failed', duration_ms = 42 where id = ${id}`;
+      const [row] = await tx`select duration_ms, completed_at from public.workflow_executions where id = ${id}`;
+      expect(Number(row.duration_ms)).toBe(42);
+      expect(row.completed_at).toBeInstanceOf(Date);
+    });
+  });
+
+  it("immutable columns cannot change (ET002), for the service role too", async () => {
+    const other = await createWorkflow(sql, user);
+    for (const userId of [user, null]) {
+      await asRole(sql, userId, async (tx) => {
+        const id = await insertRow(tx, "running");
+        for (const change of [
+          (sp: Tx) => sp`update public.workflow_executions set workflow_id = ${other} where id = ${id}`,
+          (sp: Tx) => sp`update public.workflow_executions set started_at = now() where id = ${id}`,
+          (sp: Tx) => sp`update public.workflow_executions set created_at = now() - interval '1 day' where id = ${id}`,
+          (sp: Tx) => sp`update public.workflow_executions set temporal_workflow_id = 'renamed' where id = ${id}`,
+          (sp: Tx) => sp`update public.workflow_executions set id = gen_random_uuid() where id = ${id}`,
+        ]) {
+          expect(await sqlState(tx.savepoint(change))).toBe("ET002");
+        }
+      });
+    }
+  });
+});
+
+describe("TypeScript rules against SQL execution_transition_allowed", () => {
+  it("agree on all 36 pairs", async () => {
+    const rows = await sql`
+      select f::text as from_status, t::text as to_status, public.execution_transition_allowed(f, t) as allowed
+        from unnest(enum_range(null::public.execution_status)) f, unnest(enum_range(null::public.execution_status)) t`;
+    expect(rows).toHaveLength(36);
+    expect(new Set(rows.map((r) => r.from_status))).toEqual(new Set(executionStatuses));
+    for (const { from_status, to_status, allowed } of rows) {
+      const from = from_status as ExecutionStatus;
+      const to = to_status as ExecutionStatus;
+      if (from !== to) {
+        // A status change: the very rule the trigger applies.
+        expect(canTransition(from, to), `${from}->${to}`).toBe(allowed);
+      } else {
+        // No change of status: SQL's function only judges changes (the trigger never asks it
+        // then), and answers false; TypeScript lets a live row stay live (heartbeats), and a
+        // terminal row is final in both.
+        expect(allowed, `${from}->${to}`).toBe(false);
+        expect(canTransition(from, to), `${from}->${to}`).toBe(!isTerminal(from));
+      }
+    }
+    const [terminal] = await sql`
+      select array_agg(s::text order by s) as statuses from unnest(enum_range(null::public.execution_status)) s
+       where public.execution_status_is_terminal(s)`;
+    expect(terminal.statuses).toEqual(executionStatuses.filter(isTerminal));
+  });
+});
