@@ -143,16 +143,21 @@ export interface ListQuery {
   limit: number;
 }
 
-/** Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists. */
+/**
+ * Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists.
+ * Timestamps are bound as text and cast in SQL: a parameter the server types as timestamptz
+ * is serialized by postgres.js through a JS Date, which drops the microseconds the cursor
+ * holds (rows sharing the millisecond of a page's last row would be skipped).
+ */
 export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
   const rows = await tx`
     ${selectExecution(tx)}
     where true
       ${query.status ? tx`and e.status = any(${query.status}::public.execution_status[])` : tx``}
       ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
-      ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::timestamptz` : tx``}
-      ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::timestamptz` : tx``}
-      ${query.after ? tx`and (e.started_at, e.id) < (${query.after.startedAt}::timestamptz, ${query.after.id}::uuid)` : tx``}
+      ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
+      ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
+      ${query.after ? tx`and (e.started_at, e.id) < (${query.after.startedAt}::text::timestamptz, ${query.after.id}::uuid)` : tx``}
     order by e.started_at desc, e.id desc
     limit ${query.limit + 1}`;
   return rows.map(toExecutionRow);
@@ -179,6 +184,6 @@ export async function readStats(tx: Tx, filter: { workflowId?: string; startedAf
            cancelled::float8, timed_out::float8, success_rate, avg_duration_ms,
            p50_duration_ms::float8, p95_duration_ms::float8
       from public.execution_stats_summary(${filter.workflowId ?? null}::uuid,
-             ${filter.startedAfter ?? null}::timestamptz, ${filter.startedBefore ?? null}::timestamptz)`;
+             ${filter.startedAfter ?? null}::text::timestamptz, ${filter.startedBefore ?? null}::text::timestamptz)`;
   return row as unknown as StatsRow;
 }
