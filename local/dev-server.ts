@@ -10,6 +10,7 @@
  *                         CLI's local secret; `npm run token` uses the same default)
  *   SEED_DEMO             "false" skips seeding the demo user and workflow (default true)
  *   PG_NET_POLL_MS        period of the pg_net queue sweep (default 2000; 0 = notifications only)
+ *   STOP_ON_STDIN_EOF     "1": shut down when stdin closes (for supervisors and tests)
  *   ...and everything shared/config.ts reads (TEMPORAL_HTTP_URL, WEBHOOK_SECRET, ...).
  *
  * Start-up: listen at once (GET /health answers 503 until ready); start the database; apply
@@ -96,15 +97,28 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const print = options.print ?? ((line: string) => console.log(line));
   const plugins = options.plugins ?? devServerPlugins;
   const read = (name: string) => env(name)?.trim() || undefined;
-  const cleanups: Stop[] = [];
   const abort = new AbortController();
   let state: State = "starting";
   let app: FetchHandler | null = null;
 
-  const runCleanups = async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) {
+  // What to stop, in this order: the plugins' workers (they may still call the functions), the
+  // pg_net worker (its requests in flight may target this server), the HTTP server (in-flight
+  // requests end), the database, then the services the plugins started before everything.
+  const stops = { plugins: [] as Stop[], worker: null as Stop | null, http: null as Stop | null, db: null as Stop | null, services: [] as Stop[] };
+  const stopAll = async () => {
+    abort.abort();
+    const phases: Stop[] = [
+      ...stops.plugins.splice(0).reverse(),
+      ...(stops.worker ? [stops.worker] : []),
+      () => void (state = "stopping"),
+      ...(stops.http ? [stops.http] : []),
+      ...(stops.db ? [stops.db] : []),
+      ...stops.services.splice(0).reverse(),
+    ];
+    stops.worker = stops.http = stops.db = null;
+    for (const stop of phases) {
       try {
-        await cleanup();
+        await stop();
       } catch (error) {
         console.error("[dev-server] error during shutdown:", error);
       }
@@ -119,7 +133,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       const setup: DevServerPluginSetup = (await plugin.configure?.(env)) ?? {};
       Object.assign(overrides, setup.env ?? {});
       pluginBanner.push(...(setup.banner ?? []));
-      if (setup.stop) cleanups.push(setup.stop);
+      if (setup.stop) stops.services.push(setup.stop);
     }
     const setting = (name: string) => overrides[name]?.trim() || read(name);
 
@@ -151,9 +165,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       return app(withoutServerSignal(request));
     };
     const httpServer = serve(host, port, handler);
-    cleanups.push(async () => {
-      await withTimeout(httpServer.shutdown(), 5000);
-    });
+    stops.http = () => withTimeout(httpServer.shutdown(), 5000);
     const boundPort = httpServer.addr.port;
     const url = `http://${displayHost(host)}:${boundPort}`;
     print(`[dev-server] starting on ${url} ...`);
@@ -161,7 +173,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     // Database.
     const databaseStarted = performance.now();
     const db = externalUrl ? openExternalDatabase(externalUrl, config.databasePoolSize) : await openEmbeddedDatabase(dataDir);
-    cleanups.push(() => db.close());
+    stops.db = () => db.close();
     if (db.kind === "embedded") config = { ...config, databaseUrl: db.url, databasePoolSize: 1 };
     const databaseMs = performance.now() - databaseStarted;
 
@@ -183,7 +195,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         log: (message, error) => runtime.log(`pg_net stand-in: ${message}`, error),
       });
       const running = worker;
-      cleanups.push(() => running.stop());
+      stops.worker = () => running.stop();
     }
 
     const userToken = (userId: string, expiresInSeconds?: number, email?: string) =>
@@ -200,7 +212,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     };
     for (const plugin of plugins) {
       const stop = await plugin.start?.(context);
-      if (stop) cleanups.push(stop);
+      if (stop) stops.plugins.push(stop);
     }
 
     const demoToken = seedDemo ? await userToken(DEMO_USER_ID, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USER_EMAIL) : null;
@@ -230,15 +242,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       timings,
       stop: () =>
         (stopping ??= (async () => {
-          state = "stopping";
-          abort.abort();
-          await runCleanups();
+          await stopAll();
         })()),
     };
   } catch (error) {
     state = "stopping";
-    abort.abort();
-    await runCleanups();
+    await stopAll();
     throw error;
   }
 }
@@ -377,7 +386,7 @@ function renderBanner(input: BannerInput): string {
     : "migrations up to date";
   const lines = [
     "",
-    `execution-tracker dev server ready in ${seconds(input.timings.totalMs)} (${applied}, ${migrations.alreadyApplied.length + migrations.applied.length} in total)`,
+    `execution-tracker dev server ready in ${seconds(input.timings.totalMs)} (${db.kind === "embedded" ? `embedded PGlite up in ${seconds(input.timings.databaseMs)}; ` : ""}${applied}, ${migrations.alreadyApplied.length + migrations.applied.length} in total)`,
     "",
     `  Functions   ${url}/functions/v1/<name>`,
     `              ${Object.keys(functionFactories).join(", ")}`,
@@ -482,13 +491,13 @@ async function main(): Promise<void> {
   }
   console.log(server.banner);
 
-  let signals = 0;
-  const shutdown = async (signal: Deno.Signal) => {
-    if (++signals > 1) {
-      console.error(`[dev-server] ${signal} again: exiting without cleanup`);
+  let requests = 0;
+  const shutdown = async (reason: string) => {
+    if (++requests > 1) {
+      console.error(`[dev-server] ${reason} again: exiting without cleanup`);
       Deno.exit(130);
     }
-    console.log(`[dev-server] ${signal}: shutting down`);
+    console.log(`[dev-server] ${reason}: shutting down`);
     const stopped = performance.now();
     await server.stop();
     console.log(`[dev-server] stopped in ${Math.round(performance.now() - stopped)} ms`);
@@ -496,6 +505,16 @@ async function main(): Promise<void> {
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => void shutdown(signal));
+  }
+  // For supervisors and tests: stop when the parent closes our stdin (or dies).
+  if (/^(1|true|yes|on)$/i.test(Deno.env.get("STOP_ON_STDIN_EOF") ?? "")) {
+    (async () => {
+      const reader = Deno.stdin.readable.getReader();
+      try {
+        while (!(await reader.read()).done) { /* nothing is expected; wait for EOF */ }
+      } catch { /* closed */ }
+      await shutdown("stdin closed");
+    })();
   }
 }
 
