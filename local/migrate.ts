@@ -33,13 +33,18 @@ export interface MigrationFile {
 }
 
 export interface MigrateOptions {
-  /** local/platform-bootstrap.sql; null to skip (a Supabase database has the platform already). */
+  /**
+   * local/platform-bootstrap.sql; null to skip. Skipped anyway on a Supabase database (role
+   * supabase_admin exists): it has the platform already, and its auth functions are not ours to replace.
+   */
   bootstrapFile?: string | null;
   migrationsDir?: string;
   log?: (message: string) => void;
 }
 
 export interface MigrateResult {
+  /** Whether local/platform-bootstrap.sql was applied. */
+  bootstrapped: boolean;
   /** Files applied by this run, in order. */
   applied: MigrationFile[];
   /** Versions that were already recorded (by an earlier run or the Supabase CLI). */
@@ -87,9 +92,13 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
   const bootstrapFile = options.bootstrapFile === undefined ? DEFAULT_BOOTSTRAP_FILE : options.bootstrapFile;
   const files = await readMigrations(options.migrationsDir);
 
-  if (bootstrapFile) {
+  const [{ supabase }] = await sql<{ supabase: boolean }[]>`select exists (select from pg_roles where rolname = 'supabase_admin') as supabase`;
+  const bootstrapped = !!bootstrapFile && !supabase;
+  if (bootstrapped) {
     // Simple-query protocol (no parameters): the whole idempotent file in one round trip.
-    await sql.unsafe(await readFile(bootstrapFile, "utf8"));
+    await sql.unsafe(await readFile(bootstrapFile!, "utf8"));
+  } else if (bootstrapFile) {
+    log("Supabase database: platform bootstrap skipped");
   }
 
   // The CLI's own statements (pkg/migration/history.go), so either may create the table first.
@@ -102,6 +111,7 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
 
   const recorded = new Set((await sql<{ version: string }[]>`select version from supabase_migrations.schema_migrations`).map((r) => r.version));
   const result: MigrateResult = {
+    bootstrapped,
     applied: [],
     alreadyApplied: files.filter((f) => recorded.has(f.version)).map((f) => f.version),
     unknown: [...recorded].filter((v) => !files.some((f) => f.version === v)).sort(),

@@ -165,6 +165,7 @@ async function startTarget(): Promise<Target> {
     request.on("data", (chunk) => (body += chunk));
     request.on("end", () => {
       received.push({ method: request.method!, url: request.url!, headers: request.headers, body });
+      if (request.url === "/slow") return; // never answers
       response.writeHead(200, { "content-type": "text/plain" }).end(`got ${request.url}`);
     });
   });
@@ -406,13 +407,25 @@ describe("npm start with DATABASE_URL", () => {
       const { stdout } = await run("sh", ["-c", printedExample(server.output())], { cwd: tmpdir() });
       expect(stdout).toContain('"temporalWorkflowId":"demo-run-1"');
 
-      await sql`select net.http_post(${`${target.url}/listened`}, '{"via":"listen"}'::jsonb)`;
+      const [{ id: listened }] = await sql`select net.http_post(${`${target.url}/listened`}, '{"via":"listen"}'::jsonb) as id`;
       const received = await target.waitFor((r) => r.url === "/listened", 5_000);
       expect(JSON.parse(received.body)).toEqual({ via: "listen" });
+
+      // Failures are recorded, as pg_net records them, and the request leaves the queue.
+      const [{ id: slow }] = await sql`select net.http_post(url := ${`${target.url}/slow`}, timeout_milliseconds := 300) as id`;
+      const [{ id: refused }] = await sql`select net.http_post(${`http://127.0.0.1:${await freePort()}/nobody`}) as id`;
+      const deadline = Date.now() + 10_000;
+      while ((await sql`select 1 from net.http_request_queue`).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(await server.stop()).toBe(0);
       server = undefined;
-      const [response] = await sql`select status_code, content, error_msg from net._http_response order by id desc limit 1`;
-      expect(response).toEqual({ status_code: 200, content: "got /listened", error_msg: null });
+
+      const responses = await sql`select id, status_code, content, error_msg from net._http_response where id in ${sql([listened, slow, refused])}`;
+      const byId = new Map(responses.map((r) => [String(r.id), r]));
+      expect(byId.get(String(listened))).toMatchObject({ status_code: 200, content: "got /listened", error_msg: null });
+      expect(byId.get(String(slow))).toMatchObject({ status_code: null, content: null, error_msg: "Timeout of 300 ms reached" });
+      expect(byId.get(String(refused))).toMatchObject({ status_code: null, content: null });
+      expect(byId.get(String(refused))!.error_msg).toBeTruthy();
+      expect(await sql`select id from net.http_request_queue`).toHaveLength(0);
     } finally {
       await sql.end({ timeout: 1 });
     }
