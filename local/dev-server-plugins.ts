@@ -31,8 +31,9 @@ export interface DevServerContext {
   /** The functions' runtime: config, the database pool, verifier, Temporal gateway, log. */
   runtime: Runtime;
   /**
-   * The server's whole request handler, in-process (no network): /health and
-   * /functions/v1/<name>. Requests go through the same auth.users provisioning as HTTP ones.
+   * The server's request handler, in-process (no network): /health and /functions/v1/<name>,
+   * the functions already served during `start`. Requests go through the same auth.users
+   * provisioning as HTTP ones.
    */
   handler: FetchHandler;
   /** Base URL of the server, e.g. http://127.0.0.1:54321. */

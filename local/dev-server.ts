@@ -200,9 +200,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 
     const userToken = (userId: string, expiresInSeconds?: number, email?: string) =>
       mintToken({ userId, email, expiresInSeconds, secret: jwtSecret });
+    // For plugins: the same routes, already served while the server is still starting.
+    const appHandler = app;
+    const inProcess: FetchHandler = (request) =>
+      new URL(request.url).pathname.startsWith("/functions/") ? appHandler(request) : handler(request);
     const context: DevServerContext = {
       runtime,
-      handler,
+      handler: inProcess,
       url,
       database: { kind: db.kind, url: db.url },
       serviceToken: (expiresInSeconds) => mintToken({ service: true, expiresInSeconds, secret: jwtSecret }),
