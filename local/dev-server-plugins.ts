@@ -14,6 +14,9 @@
  */
 import type { EnvSource } from "../shared/config.ts";
 import type { Runtime } from "../shared/http/runtime.ts";
+import { databaseWebhooksPlugin } from "./plugins/database-webhooks.ts";
+import { sweeperIntervalPlugin } from "./plugins/sweeper-interval.ts";
+import { temporalDevServerPlugin } from "./plugins/temporal-dev-server.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 export type Stop = () => void | Promise<void>;
@@ -60,5 +63,5 @@ export interface DevServerPlugin {
   start?(ctx: DevServerContext): Promise<Stop | void> | Stop | void;
 }
 
-/** The plugins `npm start` runs. Empty for now: the sweeper interval and a Temporal dev server come later. */
-export const devServerPlugins: DevServerPlugin[] = [];
+/** The plugins `npm start` runs. */
+export const devServerPlugins: DevServerPlugin[] = [temporalDevServerPlugin, databaseWebhooksPlugin, sweeperIntervalPlugin];

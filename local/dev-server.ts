@@ -49,6 +49,9 @@ export const DEFAULT_DATA_DIR = ".data/pglite";
 /** The demo user and workflow seeded on start, used by the printed curl example. */
 export const DEMO_USER_ID = "11111111-1111-4111-8111-111111111111";
 export const DEMO_WORKFLOW_ID = "22222222-2222-4222-8222-222222222222";
+/** A demo workflow the tracker dispatches to Temporal (type demoWorkflow on DEMO_TASK_QUEUE). */
+export const DEMO_DISPATCHED_WORKFLOW_ID = "33333333-3333-4333-8333-333333333333";
+export const DEMO_TASK_QUEUE = "execution-tracker-demo";
 const DEMO_USER_EMAIL = "demo@local.test";
 /** Lifetime of the demo token printed in the banner. */
 const DEMO_TOKEN_LIFETIME_SECONDS = 24 * 3600;
@@ -327,6 +330,11 @@ async function seedDemoData(sql: Sql): Promise<void> {
              on conflict (id) do nothing`;
     await tx`insert into public.workflows (id, name, description, created_by)
              values (${DEMO_WORKFLOW_ID}, 'demo-workflow', 'Seeded by the local dev server (npm start)', ${DEMO_USER_ID})
+             on conflict (id) do nothing`;
+    // The tracker starts runs of this one in Temporal (npm run demo-worker executes them).
+    await tx`insert into public.workflows (id, name, description, created_by, temporal_workflow_type, task_queue)
+             values (${DEMO_DISPATCHED_WORKFLOW_ID}, 'demo-dispatched', 'Started in Temporal by the tracker; run npm run demo-worker',
+                     ${DEMO_USER_ID}, 'demoWorkflow', ${DEMO_TASK_QUEUE})
              on conflict (id) do nothing`;
   });
 }

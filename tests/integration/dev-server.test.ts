@@ -73,7 +73,12 @@ async function startDevServer(settings: Record<string, string>, timeoutMs = 90_0
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !configVariables.includes(key)) env[key] = value;
   }
-  Object.assign(env, { PORT: String(port), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", STOP_ON_STDIN_EOF: "1", ...settings });
+  // The Temporal dev server and the self-pointed webhooks have tests of their own
+  // (tests/e2e/dev-server-temporal.test.ts); here the webhooks go where each test points them.
+  Object.assign(env, {
+    PORT: String(port), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", STOP_ON_STDIN_EOF: "1",
+    START_TEMPORAL: "false", LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", ...settings,
+  });
   const [command, args] = startCommand();
   const child: ChildProcess = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
   let output = "";

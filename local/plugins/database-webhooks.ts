@@ -1,0 +1,36 @@
+/**
+ * `npm start` plugin: points the database webhook triggers at this server, as
+ * `vault.create_secret(...)` does on Supabase, so the same triggers fire the same function
+ * (through the pg_net stand-in). Only for local databases: never on a Supabase database.
+ * LOCAL_WEBHOOKS=false leaves the Vault secrets alone (point them elsewhere yourself).
+ */
+
+const enabled = () => !/^(0|false|no|off)$/i.test(Deno.env.get("LOCAL_WEBHOOKS") ?? "true");
+import type { DevServerPlugin } from "../dev-server-plugins.ts";
+
+export const databaseWebhooksPlugin: DevServerPlugin = {
+  name: "database-webhooks",
+  configure(env) {
+    if (!enabled() || env("WEBHOOK_SECRET")) return;
+    return { env: { WEBHOOK_SECRET: `local-${crypto.randomUUID()}` } };
+  },
+  async start(ctx) {
+    if (!enabled()) return;
+    const sql = ctx.runtime.sql;
+    const [{ supabase }] = await sql`select exists (select from pg_roles where rolname = 'supabase_admin') as supabase`;
+    if (supabase) {
+      ctx.log("database webhooks: a Supabase database; set its Vault secrets yourself (see README)");
+      return;
+    }
+    const secrets = {
+      execution_tracker_functions_url: `${ctx.url}/functions/v1`,
+      execution_tracker_webhook_secret: ctx.runtime.config.webhookSecret!,
+    };
+    await sql.begin(async (tx) => {
+      for (const [name, value] of Object.entries(secrets)) {
+        await tx`delete from vault.secrets where name = ${name}`;
+        await tx`select vault.create_secret(${value}, ${name})`;
+      }
+    });
+  },
+};
