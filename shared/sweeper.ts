@@ -48,9 +48,10 @@ export interface SweepReport {
 
 /**
  * A claimed row is left alone this long at least, whatever the recheck threshold, so a
- * concurrent sweeper never takes a row another one is still working on.
+ * concurrent sweeper never takes a row another one is still working on (a batch's Temporal
+ * calls take well under this). It also bounds how often one row is compared with Temporal.
  */
-export const claimLeaseSeconds = 60;
+export const claimLeaseSeconds = 10;
 
 export const serviceCaller: Caller = { role: "service_role", userId: null, claims: { role: "service_role" } };
 

@@ -13,7 +13,7 @@
  *   npx vitest run tests/integration/dev-server.test.ts
  */
 import { PGlite } from "@electric-sql/pglite";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { splitStatements } from "../../local/migrate.ts";
+import { type DevServerProcess, startDevServer as startLocalServer } from "../support/dev-server.ts";
 import {
   connect,
   createMigratedDatabase,
@@ -43,87 +44,12 @@ const migrationFiles = (): string[] =>
 // A dev server process
 // ---------------------------------------------------------------------------------------------
 
-interface DevServerProcess {
-  url: string;
-  output(): string;
-  /** Non-200 statuses /health answered before it turned 200. */
-  healthBeforeReady: number[];
-  /** SIGTERM and wait; resolves to the exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** Variables of this process that must not leak into the server's configuration. */
-const configVariables = [
-  "SUPABASE_DB_URL", "DATABASE_URL", "DB_POOL_SIZE", "SUPABASE_JWT_SECRET", "JWT_SECRET", "SUPABASE_JWKS_URL",
-  "SUPABASE_URL", "TEMPORAL_HTTP_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "WEBHOOK_SECRET",
-  "EXECUTION_RETENTION_DAYS", "PORT", "HOST", "DATA_DIR", "SEED_DEMO", "PG_NET_POLL_MS", "NODE_OPTIONS",
-];
-
-/** package.json's "start" script with the local deno binary, as `npm start` runs it. */
-function startCommand(): [string, string[]] {
-  const script: string = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts.start;
-  const [program, ...args] = script.split(/\s+/);
-  expect(program).toBe("deno");
-  return [join(REPO_ROOT, "node_modules", ".bin", "deno"), args];
-}
-
-async function startDevServer(settings: Record<string, string>, timeoutMs = 90_000): Promise<DevServerProcess> {
-  const port = await freePort();
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !configVariables.includes(key)) env[key] = value;
-  }
-  // The Temporal dev server and the self-pointed webhooks have tests of their own
-  // (tests/e2e/dev-server-temporal.test.ts); here the webhooks go where each test points them.
-  Object.assign(env, {
-    PORT: String(port), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", STOP_ON_STDIN_EOF: "1",
-    START_TEMPORAL: "false", LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", ...settings,
-  });
-  const [command, args] = startCommand();
-  const child: ChildProcess = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (process.env.ET_TEST_VERBOSE) process.stderr.write(`[dev-server] ${chunk}`);
-  };
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve((exitCode = code))));
-
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (exitCode !== undefined) return exitCode;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    child.stdin!.end();
-    return code;
-  };
-
-  const healthBeforeReady: number[] = [];
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`the dev server exited (${exitCode}) before it was ready:\n${output}`);
-    try {
-      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
-      if (response.ok) {
-        expect(await response.json()).toEqual({ status: "ok" });
-        break;
-      }
-      healthBeforeReady.push(response.status);
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the dev server did not become ready in ${timeoutMs} ms:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  // The banner is printed right after /health turns 200.
-  while (!output.includes("Ctrl+C stops the server.") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return { url, output: () => output, healthBeforeReady, stop };
-}
+/**
+ * The Temporal dev server, the sweeper interval and the self-pointed webhooks have a test of
+ * their own (tests/e2e/dev-server-temporal.test.ts); here the webhooks go where each test points them.
+ */
+const startDevServer = (settings: Record<string, string>, timeoutMs?: number) =>
+  startLocalServer({ START_TEMPORAL: "false", LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", ...settings }, timeoutMs);
 
 /** The lines of the printed curl example, as a shell script. */
 function printedExample(output: string): string {
