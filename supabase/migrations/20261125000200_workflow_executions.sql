@@ -83,10 +83,10 @@ create index idx_workflow_executions_live
 -- Errors carry their own SQLSTATEs, which the service maps to HTTP:
 --   ET001 invalid_transition, ET002 immutable column changed.
 -- -------------------------------------------------------------------------------------
+-- Plain expressions without `set search_path`, so the planner can inline them.
 create or replace function public.execution_status_is_terminal(s public.execution_status)
 returns boolean
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select s in ('completed', 'failed', 'cancelled', 'timed_out')
 $$;
@@ -94,7 +94,6 @@ $$;
 create or replace function public.execution_transition_allowed(from_status public.execution_status, to_status public.execution_status)
 returns boolean
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select case from_status
     when 'pending' then to_status in ('running', 'failed', 'cancelled', 'timed_out')

@@ -6,6 +6,8 @@
 -- and roll back with it):
 --   execution_stats_rollup      counts and duration sums per (owner, workflow, status)
 --   execution_duration_bins     duration histogram per (owner, workflow, bin)
+--   execution_owner_duration_bins  the same histogram per (owner, bin), so stats over all of an
+--                               owner's workflows (or everyone's) read one row per bin and owner
 -- Bins are logarithmic with ratio 1.04; a percentile is reported as its bin's geometric
 -- midpoint, so its relative error is at most sqrt(1.04) - 1 < 2%. Counts, success rate and
 -- average are exact.
@@ -37,17 +39,31 @@ create table public.execution_duration_bins (
   primary key (created_by, workflow_id, bin)
 );
 
+create table public.execution_owner_duration_bins (
+  created_by uuid not null,
+  bin smallint not null,
+  executions bigint not null default 0,
+  primary key (created_by, bin)
+);
+
+-- Service-role stats of one workflow (no owner in the filter).
+create index idx_execution_stats_rollup_workflow on public.execution_stats_rollup (workflow_id);
+create index idx_execution_duration_bins_workflow on public.execution_duration_bins (workflow_id);
+
 comment on table public.execution_stats_rollup is 'Maintained by triggers on workflow_executions; do not write.';
 comment on table public.execution_duration_bins is 'Maintained by triggers on workflow_executions; do not write.';
+comment on table public.execution_owner_duration_bins is 'Maintained by triggers on workflow_executions; do not write.';
 
 -- -------------------------------------------------------------------------------------
 -- Histogram bins
 -- -------------------------------------------------------------------------------------
 
+-- These two are plain expressions on built-ins, without `set search_path`, so the planner
+-- inlines them instead of calling a function per row.
+
 -- Bin of a duration: floor(log_1.04(ms)); 0 ms and below go to bin -1.
 create or replace function public.execution_duration_bin(duration_ms bigint) returns smallint
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select case when duration_ms is null then null
               when duration_ms <= 0 then -1
@@ -58,7 +74,6 @@ $$;
 -- Representative duration of a bin: its geometric midpoint, clamped to the integers in it.
 create or replace function public.execution_duration_bin_value(bin smallint) returns bigint
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select case when bin < 0 then 0
               else round(exp((bin + 0.5) * ln(1.04::double precision)))::bigint
@@ -117,6 +132,18 @@ begin
        set executions = b.executions + excluded.executions
   $sql$, changes);
 
+  execute format($sql$
+    insert into public.execution_owner_duration_bins as b (created_by, bin, executions)
+    select created_by, public.execution_duration_bin(duration_ms), sum(sign)
+      from (%s) c
+     where duration_ms is not null
+     group by created_by, public.execution_duration_bin(duration_ms)
+    having sum(sign) <> 0
+     order by 1, 2
+    on conflict (created_by, bin) do update
+       set executions = b.executions + excluded.executions
+  $sql$, changes);
+
   return null;
 end
 $$;
@@ -143,7 +170,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  truncate public.execution_stats_rollup, public.execution_duration_bins;
+  truncate public.execution_stats_rollup, public.execution_duration_bins, public.execution_owner_duration_bins;
   return null;
 end
 $$;
@@ -160,7 +187,7 @@ set search_path = ''
 as $$
 begin
   lock table public.workflow_executions in share mode;
-  truncate public.execution_stats_rollup, public.execution_duration_bins;
+  truncate public.execution_stats_rollup, public.execution_duration_bins, public.execution_owner_duration_bins;
   insert into public.execution_stats_rollup (created_by, workflow_id, status, executions, durations_counted, duration_ms_sum)
   select created_by, workflow_id, status, count(*), count(duration_ms), coalesce(sum(duration_ms), 0)
     from public.workflow_executions
@@ -170,6 +197,11 @@ begin
     from public.workflow_executions
    where duration_ms is not null
    group by 1, 2, 3;
+  insert into public.execution_owner_duration_bins (created_by, bin, executions)
+  select created_by, public.execution_duration_bin(duration_ms), count(*)
+    from public.workflow_executions
+   where duration_ms is not null
+   group by 1, 2;
 end
 $$;
 
@@ -178,9 +210,12 @@ $$;
 -- -------------------------------------------------------------------------------------
 alter table public.execution_stats_rollup enable row level security;
 alter table public.execution_duration_bins enable row level security;
+alter table public.execution_owner_duration_bins enable row level security;
 
-revoke all on public.execution_stats_rollup, public.execution_duration_bins from anon, authenticated, service_role;
-grant select on public.execution_stats_rollup, public.execution_duration_bins to authenticated, service_role;
+revoke all on public.execution_stats_rollup, public.execution_duration_bins, public.execution_owner_duration_bins
+  from anon, authenticated, service_role;
+grant select on public.execution_stats_rollup, public.execution_duration_bins, public.execution_owner_duration_bins
+  to authenticated, service_role;
 
 create policy "Users can read their own execution counts"
   on public.execution_stats_rollup for select to authenticated
@@ -188,6 +223,10 @@ create policy "Users can read their own execution counts"
 
 create policy "Users can read their own duration histogram"
   on public.execution_duration_bins for select to authenticated
+  using (created_by = (select auth.uid()));
+
+create policy "Users can read their own overall duration histogram"
+  on public.execution_owner_duration_bins for select to authenticated
   using (created_by = (select auth.uid()));
 
 -- -------------------------------------------------------------------------------------
@@ -210,6 +249,14 @@ as
     from public.execution_duration_bins
    where executions <> 0;
 
+-- Duration histogram per owner (all their workflows).
+create view public.execution_owner_duration_histogram
+with (security_invoker = true)
+as
+  select created_by, bin, public.execution_duration_bin_value(bin) as duration_ms, executions
+    from public.execution_owner_duration_bins
+   where executions <> 0;
+
 -- Per-execution stats source for time-filtered stats: the columns the covering indexes hold.
 create view public.execution_stats_source
 with (security_invoker = true)
@@ -217,7 +264,8 @@ as
   select created_by, workflow_id, status, started_at, duration_ms
     from public.workflow_executions;
 
-grant select on public.execution_stats, public.execution_duration_histogram, public.execution_stats_source
+grant select on public.execution_stats, public.execution_duration_histogram,
+  public.execution_owner_duration_histogram, public.execution_stats_source
   to authenticated, service_role;
 
 -- -------------------------------------------------------------------------------------
@@ -246,6 +294,9 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
+-- Plan each call with its arguments: a cached generic plan cannot fold `p is null or col = p`
+-- away and would scan instead of using the indexes.
+set plan_cache_mode = force_custom_plan
 as $$
 begin
   if p_started_after is null and p_started_before is null then
@@ -257,11 +308,19 @@ begin
        where p_workflow_id is null or s.workflow_id = p_workflow_id
        group by s.status
     ),
-    bins as (
-      select h.bin, max(h.duration_ms) as value, sum(h.executions) as n
+    grouped_bins as (
+      select h.bin, sum(h.executions) as n
         from public.execution_duration_histogram h
-       where p_workflow_id is null or h.workflow_id = p_workflow_id
+       where p_workflow_id is not null and h.workflow_id = p_workflow_id
        group by h.bin
+      union all
+      select h.bin, sum(h.executions) as n
+        from public.execution_owner_duration_histogram h
+       where p_workflow_id is null
+       group by h.bin
+    ),
+    bins as (
+      select g.bin, public.execution_duration_bin_value(g.bin) as value, g.n from grouped_bins g
     ),
     ranked as (
       select value, sum(n) over (order by bin) as reached, sum(n) over () as all_n from bins
@@ -275,7 +334,7 @@ begin
       coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0)::bigint,
       coalesce(sum(c.n) filter (where c.status = 'timed_out'), 0)::bigint,
       (sum(c.n) filter (where c.status = 'completed'))::double precision
-        / nullif(sum(c.n) filter (where public.execution_status_is_terminal(c.status)), 0),
+        / nullif(sum(c.n) filter (where c.status in ('completed', 'failed', 'cancelled', 'timed_out')), 0),
       (sum(c.ms) / nullif(sum(c.timed), 0))::double precision,
       (select min(r.value) from ranked r where r.reached >= ceil(0.50 * r.all_n))::bigint,
       (select min(r.value) from ranked r where r.reached >= ceil(0.95 * r.all_n))::bigint
@@ -291,7 +350,7 @@ begin
       count(*) filter (where e.status = 'cancelled')::bigint,
       count(*) filter (where e.status = 'timed_out')::bigint,
       (count(*) filter (where e.status = 'completed'))::double precision
-        / nullif(count(*) filter (where public.execution_status_is_terminal(e.status)), 0),
+        / nullif(count(*) filter (where e.status in ('completed', 'failed', 'cancelled', 'timed_out')), 0),
       avg(e.duration_ms)::double precision,
       (percentile_disc(0.50) within group (order by e.duration_ms))::bigint,
       (percentile_disc(0.95) within group (order by e.duration_ms))::bigint

@@ -50,6 +50,7 @@ describe("migrations applied by the Supabase CLI", () => {
     expect(byTable("workflow_executions")).toEqual(["DELETE", "INSERT", "SELECT", "UPDATE"]);
     expect(byTable("execution_stats_rollup")).toEqual(["SELECT"]);
     expect(byTable("execution_duration_bins")).toEqual(["SELECT"]);
+    expect(byTable("execution_owner_duration_bins")).toEqual(["SELECT"]);
     for (const row of rows) {
       expect(row.roles).toEqual(["authenticated"]);
       // Every policy scopes by the owner.
@@ -61,7 +62,9 @@ describe("migrations applied by the Supabase CLI", () => {
     const views = await sql`
       select c.relname, c.reloptions from pg_class c join pg_namespace n on n.oid = c.relnamespace
        where n.nspname = 'public' and c.relkind = 'v' order by 1`;
-    expect(views.map((v) => v.relname)).toEqual(["execution_duration_histogram", "execution_stats", "execution_stats_source"]);
+    expect(views.map((v) => v.relname)).toEqual([
+      "execution_duration_histogram", "execution_owner_duration_histogram", "execution_stats", "execution_stats_source",
+    ]);
     for (const view of views) expect(view.reloptions).toContain("security_invoker=true");
 
     const functions = await sql`

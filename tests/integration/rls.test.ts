@@ -137,8 +137,13 @@ describe("through a direct authenticated connection (RLS alone)", () => {
                (select count(*)::int from public.execution_stats_source where created_by = ${userA}) as source_view,
                (select count(*)::int from public.execution_stats_rollup where created_by = ${userA}) as rollup,
                (select count(*)::int from public.execution_duration_bins where created_by = ${userA}) as bins,
+               (select count(*)::int from public.execution_owner_duration_histogram where created_by = ${userA}) as owner_histogram_view,
+               (select count(*)::int from public.execution_owner_duration_bins where created_by = ${userA}) as owner_bins,
                (select count(*)::int from public.workflow_executions) as all_visible`;
-      expect(counts).toEqual({ executions: 0, by_id: 0, workflows: 0, stats_view: 0, histogram_view: 0, source_view: 0, rollup: 0, bins: 0, all_visible: 1 });
+      expect(counts).toEqual({
+        executions: 0, by_id: 0, workflows: 0, stats_view: 0, histogram_view: 0, source_view: 0, rollup: 0, bins: 0,
+        owner_histogram_view: 0, owner_bins: 0, all_visible: 1,
+      });
 
       const updated = await tx`update public.workflow_executions set status = 'cancelled' where id = ${execALive}`;
       expect(updated.count).toBe(0);

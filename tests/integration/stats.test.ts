@@ -98,6 +98,12 @@ async function checkRollups(user: string) {
   ]);
   expect(rollup).toEqual(fresh);
   expect(bins).toEqual(freshBins);
+  const [freshOwnerBins, ownerBins] = await Promise.all([
+    sql`select public.execution_duration_bin(duration_ms) as bin, count(*)::int as n
+          from public.workflow_executions where created_by = ${user} and duration_ms is not null group by 1 order by 1`,
+    sql`select bin, executions::int as n from public.execution_owner_duration_bins where created_by = ${user} and executions <> 0 order by 1`,
+  ]);
+  expect(ownerBins).toEqual(freshOwnerBins);
 }
 
 const iso = (d: Date) => d.toISOString();
