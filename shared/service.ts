@@ -136,7 +136,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       throw new ValidationError("invalid limit", [{ path: "limit", message: "must be an integer from 1 to 100" }]);
     }
     const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
-    const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, after, limit }));
+    const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, ownerId: caller.userId, after, limit }));
     const page = rows.slice(0, limit);
     const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1].position) : null;
     return { data: page.map((row) => row.execution), nextCursor };
