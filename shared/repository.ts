@@ -156,14 +156,17 @@ export interface ListQuery {
  * Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists.
  * Timestamps are bound as text and cast in SQL: a parameter the server types as timestamptz
  * is serialized by postgres.js through a JS Date, which drops the microseconds the cursor
- * holds (rows sharing the millisecond of a page's last row would be skipped).
+ * holds (rows sharing the millisecond of a page's last row would be skipped). The status list
+ * is bound as an array literal in text too: postgres.js can only serialize an array of a type
+ * it loaded at connect, and a connection opened before the migrations (the dev server's) does
+ * not know execution_status[].
  */
 export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
   const rows = await tx`
     ${selectExecution(tx)}
     where true
       ${query.ownerId ? tx`and e.created_by = ${query.ownerId}::uuid` : tx``}
-      ${query.status ? tx`and e.status = any(${query.status}::public.execution_status[])` : tx``}
+      ${query.status ? tx`and e.status = any(${`{${query.status.join(",")}}`}::text::public.execution_status[])` : tx``}
       ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
       ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
       ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
