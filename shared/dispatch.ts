@@ -74,12 +74,8 @@ async function recordDispatchOutcome(
 ) {
   return await withCaller(ctx.sql, ctx.caller, async (tx) => {
     const current = await repo.findExecution(tx, { id }, { lock: true });
-    if (!current) return null;
-    if (current.status === "pending") {
-      await repo.updateExecution(tx, id, patch);
-      return await repo.findExecution(tx, { id });
-    }
-    return current;
+    if (current?.status !== "pending") return current;
+    return await repo.updateExecution(tx, { id }, patch);
   });
 }
 

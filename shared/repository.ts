@@ -26,13 +26,14 @@ type Row = Record<string, any>;
 // The workflow's name comes from a scalar subquery, not a join: with a join the planner
 // multiplied in the workflows policy's selectivity, underestimated a user's rows and sorted
 // all of them for every page instead of reading the page off the keyset index.
-const selectExecution = (tx: Tx) => tx`
-  select e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.status,
-         e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
-         e.error_message, e.activities_executed, e.created_at, e.updated_at,
-         (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
-         to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at
-    from public.workflow_executions e`;
+const executionColumns = (tx: Tx) => tx`
+  e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.status,
+  e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
+  e.error_message, e.activities_executed, e.created_at, e.updated_at,
+  (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
+  to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at`;
+
+const selectExecution = (tx: Tx) => tx`select ${executionColumns(tx)} from public.workflow_executions e`;
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
 
@@ -97,33 +98,46 @@ export interface InsertExecution {
 }
 
 /**
- * Inserts a row; returns its id, or null when the temporalWorkflowId already exists. A pending
- * row without a temporalWorkflowId gets `execution-<id>` from the lifecycle trigger.
+ * Inserts a row and returns it, or null when the temporalWorkflowId already exists; one
+ * statement. A pending row without a temporalWorkflowId gets `execution-<id>` from the
+ * lifecycle trigger. A workflow the owner does not own fails the foreign key (23503).
  */
-export async function insertExecution(tx: Tx, row: InsertExecution): Promise<string | null> {
-  const inserted = await tx`
-    insert into public.workflow_executions
-      (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
-    values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
-            ${row.temporalRunId}, ${row.status}::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
-            now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
-    on conflict (temporal_workflow_id) do nothing
-    returning id`;
-  return inserted.length ? inserted[0].id : null;
+export async function insertExecution(tx: Tx, row: InsertExecution): Promise<ExecutionWithWorkflow | null> {
+  const rows = await tx`
+    with e as (
+      insert into public.workflow_executions
+        (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
+      values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
+              ${row.temporalRunId}, ${row.status}::text::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
+              now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
+      on conflict (temporal_workflow_id) do nothing
+      returning *
+    )
+    select ${executionColumns(tx)} from e`;
+  return rows.length ? toExecutionRow(rows[0]).execution : null;
 }
 
-/** Applies the given fields (undefined = leave as is). The lifecycle trigger has the last word. */
-export async function updateExecution(tx: Tx, id: string, patch: UpdateExecutionInput): Promise<void> {
+/**
+ * Applies the given fields (undefined = leave as is) and returns the row, or null when the
+ * caller cannot see it; one statement. The lifecycle trigger decides what may change
+ * (ET001 for an illegal transition; repeating a terminal row unchanged is allowed).
+ */
+export async function updateExecution(tx: Tx, ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow | null> {
   const has = (key: keyof UpdateExecutionInput) => patch[key] !== undefined;
-  await tx`
-    update public.workflow_executions set
-      status = coalesce(${patch.status ?? null}::public.execution_status, status),
-      output = case when ${has("output")} then ${jsonParam(tx, patch.output)}::jsonb else output end,
-      error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
-      duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
-      activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),
-      temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id)
-    where id = ${id}`;
+  const rows = await tx`
+    with e as (
+      update public.workflow_executions set
+        status = coalesce(${patch.status ?? null}::text::public.execution_status, status),
+        output = case when ${has("output")} then ${jsonParam(tx, patch.output)}::jsonb else output end,
+        error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
+        duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
+        activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),
+        temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id)
+      where ${"id" in ref ? tx`id = ${ref.id}` : tx`temporal_workflow_id = ${ref.temporalWorkflowId}`}
+      returning *
+    )
+    select ${executionColumns(tx)} from e`;
+  return rows.length ? toExecutionRow(rows[0]).execution : null;
 }
 
 /** Deletes a row; returns what it was, or null when the caller cannot see it. */

@@ -3,10 +3,10 @@
  * the webhook, the sweeper and server-side TypeScript callers all go through it.
  */
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { type Sql, withCaller } from "./db.ts";
-import { ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError, ValidationError } from "./errors.ts";
+import { type Sql, type Tx, withCaller } from "./db.ts";
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
 import * as repo from "./repository.ts";
-import { canTransition, isTerminal } from "./status.ts";
+import { isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
 import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
 import type {
@@ -48,19 +48,21 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
   async function createExecution(input: CreateExecutionInput): Promise<CreateExecutionResult> {
     const owner = resolveOwner(caller, input.userId);
+    const dispatched = input.temporalWorkflowId === undefined;
     const { execution, outcome } = await inCallerTx(async (tx) => {
-      const workflow = await repo.findWorkflow(tx, input.workflowId);
-      // A workflow of another owner is invisible under RLS; for the service role the
-      // (workflow_id, created_by) foreign key rejects it. Either way: 404.
-      if (!workflow) throw new NotFoundError("workflow not found");
-      const dispatched = input.temporalWorkflowId === undefined;
-      if (dispatched && (!workflow.temporalWorkflowType || !workflow.taskQueue)) {
-        throw new ConflictError(
-          "this workflow has no temporal_workflow_type and task_queue, so the tracker cannot start it: pass temporalWorkflowId for runs started elsewhere",
-        );
+      if (dispatched) {
+        // A workflow of another owner is invisible under RLS; for the service role the
+        // (workflow_id, created_by) foreign key rejects it. Either way: 404.
+        const workflow = await repo.findWorkflow(tx, input.workflowId);
+        if (!workflow) throw new NotFoundError("workflow not found");
+        if (!workflow.temporalWorkflowType || !workflow.taskQueue) {
+          throw new ConflictError(
+            "this workflow has no temporal_workflow_type and task_queue, so the tracker cannot start it: pass temporalWorkflowId for runs started elsewhere",
+          );
+        }
       }
-      const id = await repo.insertExecution(tx, {
-        workflowId: workflow.id,
+      const created = await repo.insertExecution(tx, {
+        workflowId: input.workflowId,
         createdBy: owner,
         temporalWorkflowId: input.temporalWorkflowId ?? null,
         temporalRunId: input.temporalRunId ?? null,
@@ -68,10 +70,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         input: input.input,
         timeoutSeconds: input.timeoutSeconds,
       });
-      if (id) {
-        const created = await repo.findExecution(tx, { id });
-        return { execution: created!, outcome: "created" as const };
-      }
+      if (created) return { execution: created, outcome: "created" as const };
       return { execution: await existingFor(tx, input), outcome: "existing" as const };
     });
 
@@ -88,7 +87,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   /** The row an idempotent retry refers to; a clash with another workflow or user is a conflict. */
-  async function existingFor(tx: Parameters<typeof repo.findExecution>[0], input: CreateExecutionInput) {
+  async function existingFor(tx: Tx, input: CreateExecutionInput) {
     const existing = await repo.findExecution(tx, { temporalWorkflowId: input.temporalWorkflowId! });
     if (!existing || existing.workflowId !== input.workflowId) {
       throw new ConflictError("temporalWorkflowId is already used by another execution");
@@ -96,23 +95,12 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return existing;
   }
 
+  /** One UPDATE; the lifecycle trigger rejects illegal transitions (409) and lets an unchanged terminal repeat through. */
   async function updateExecutionByRef(ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow> {
-    const { execution, stopInTemporal } = await inCallerTx(async (tx) => {
-      const current = await repo.findExecution(tx, ref, { lock: true });
-      if (!current) throw new NotFoundError("execution not found");
-      if (isTerminal(current.status)) {
-        if (repeatsCurrent(current, patch)) return { execution: current, stopInTemporal: false };
-        throw new InvalidTransitionError(current.status, patch.status ?? current.status,
-          `execution is ${current.status}; terminal states are final`);
-      }
-      if (patch.status && !canTransition(current.status, patch.status)) {
-        throw new InvalidTransitionError(current.status, patch.status);
-      }
-      await repo.updateExecution(tx, current.id, patch);
-      const updated = (await repo.findExecution(tx, { id: current.id }))!;
-      return { execution: updated, stopInTemporal: updated.status === "cancelled" || updated.status === "timed_out" };
-    });
-    if (stopInTemporal && temporal && execution.temporalWorkflowId) {
+    const execution = await inCallerTx((tx) => repo.updateExecution(tx, ref, patch));
+    if (!execution) throw new NotFoundError("execution not found");
+    const stopsTheRun = patch.status === "cancelled" || patch.status === "timed_out";
+    if (stopsTheRun && temporal && execution.temporalWorkflowId) {
       await requestTemporalStop(temporal, execution, log);
     }
     return execution;
@@ -191,24 +179,4 @@ function resolveOwner(caller: Caller, userId: string | undefined): string | null
     throw new ForbiddenError("userId may only be set by service-role callers");
   }
   return null;
-}
-
-/** True when `patch` asks for exactly what a terminal execution already holds (an idempotent repeat). */
-function repeatsCurrent(current: ExecutionWithWorkflow, patch: UpdateExecutionInput): boolean {
-  const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-  return (patch.status === undefined || patch.status === current.status) &&
-    (patch.output === undefined || same(patch.output, current.output)) &&
-    (patch.errorMessage === undefined || patch.errorMessage === current.errorMessage) &&
-    (patch.durationMs === undefined || patch.durationMs === current.durationMs) &&
-    (patch.activitiesExecuted === undefined || patch.activitiesExecuted === current.activitiesExecuted) &&
-    (patch.temporalRunId === undefined || patch.temporalRunId === current.temporalRunId);
-}
-
-/** JSON with object keys sorted, so jsonb's key order does not make equal values differ. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
-  }
-  return value;
 }
