@@ -176,7 +176,7 @@ describe("keyset pagination with concurrent inserts", () => {
     } while (cursor);
     const [{ n }] = await sql`
       select count(*)::int as n from public.workflow_executions
-       where created_by = ${user} and started_at >= ${lo}::timestamptz and started_at < ${hi}::timestamptz`;
+       where created_by = ${user} and started_at >= ${lo}::text::timestamptz and started_at < ${hi}::text::timestamptz`;
     expect(ids).toHaveLength(n);
     expect(n).toBeGreaterThan(N - 10);
   });
