@@ -293,6 +293,16 @@ describe("database webhooks", () => {
         ["http://127.0.0.1:1/functions/v1/executions-webhook", "UPDATE", "cancelled"],
       ]);
       expect(queued[0].headers["x-webhook-secret"]).toBe("s3cret");
+
+      // Deleting the workflow cascades to its live executions: each one's run is terminated.
+      const [live] = await sql`insert into public.workflow_executions (workflow_id, created_by, status, temporal_workflow_id)
+                               values (${workflowId}, ${user}, 'running', ${`cascade-${randomUUID()}`}) returning id, temporal_workflow_id`;
+      const beforeCascade = (await sql`select max(id)::int as id from net.http_request_queue`)[0].id;
+      await sql`delete from public.workflows where id = ${workflowId}`;
+      const cascaded = await sql`select body from net.http_request_queue where id > ${beforeCascade} order by id`;
+      expect(cascaded.map((q) => [q.body.type, q.body.old_record.id, q.body.old_record.temporal_workflow_id])).toEqual([
+        ["DELETE", live.id, live.temporal_workflow_id],
+      ]);
     } finally {
       await sql`delete from vault.secrets where name in ('execution_tracker_functions_url', 'execution_tracker_webhook_secret')`;
     }
