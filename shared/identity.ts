@@ -17,17 +17,30 @@ export type VerifyCaller = (authorization: string | null | undefined) => Promise
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const asymmetricAlgorithms = ["RS256", "ES256", "EdDSA", "PS256", "RS384", "ES384", "RS512", "PS384", "PS512"];
 
+/** How many verified tokens a verifier remembers (an edge function instance serves few users at once). */
+const verifiedTokenCacheSize = 10_000;
+
 export function createCallerVerifier(options: IdentityOptions): VerifyCaller {
-  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : null;
+  // The HMAC key is imported once, not per request.
+  const secret = options.jwtSecret
+    ? crypto.subtle.importKey("raw", new TextEncoder().encode(options.jwtSecret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"])
+    : null;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : null;
+  // A token's signature is checked once; until it expires the same string means the same
+  // caller. Apps send one token for many requests, so this saves a signature check on each.
+  const verified = new Map<string, { caller: Caller; expiresAtMs: number }>();
 
   return async (authorization) => {
     const token = bearerToken(authorization);
+    const known = verified.get(token);
+    if (known && known.expiresAtMs > Date.now()) return known.caller;
+    if (known) verified.delete(token);
+
     let payload: JWTPayload;
     try {
       const { alg } = decodeProtectedHeader(token);
       if (alg === "HS256" && secret) {
-        ({ payload } = await jwtVerify(token, secret, { algorithms: ["HS256"], requiredClaims: ["exp"] }));
+        ({ payload } = await jwtVerify(token, await secret, { algorithms: ["HS256"], requiredClaims: ["exp"] }));
       } else if (alg && alg !== "HS256" && jwks) {
         ({ payload } = await jwtVerify(token, jwks, { algorithms: asymmetricAlgorithms, requiredClaims: ["exp"] }));
       } else {
@@ -36,7 +49,10 @@ export function createCallerVerifier(options: IdentityOptions): VerifyCaller {
     } catch {
       throw new UnauthorizedError("invalid or expired token");
     }
-    return callerFromClaims(payload);
+    const caller = callerFromClaims(payload);
+    if (verified.size >= verifiedTokenCacheSize) verified.delete(verified.keys().next().value!);
+    verified.set(token, { caller, expiresAtMs: payload.exp! * 1000 });
+    return caller;
   };
 }
 

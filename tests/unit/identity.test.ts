@@ -33,6 +33,15 @@ describe("HS256 tokens (project JWT secret)", () => {
     expect(await verify(`bearer   ${await userToken(id)}  `)).toMatchObject({ userId: id });
   });
 
+  it("remembers a verified token only until it expires", async () => {
+    const id = randomUUID();
+    const token = await userToken(id, { expiresIn: 1 });
+    expect(await verify(bearer(token))).toMatchObject({ userId: id });
+    expect(await verify(bearer(token))).toMatchObject({ userId: id }); // from the cache
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await rejected(bearer(token));
+  });
+
   it("accepts an aud array that includes authenticated", async () => {
     const id = randomUUID();
     expect(await verify(bearer(await userToken(id, { claims: { aud: ["other", "authenticated"] } })))).toMatchObject({ userId: id });
