@@ -35,10 +35,10 @@ describe("HS256 tokens (project JWT secret)", () => {
 
   it("remembers a verified token only until it expires", async () => {
     const id = randomUUID();
-    const token = await userToken(id, { expiresIn: 1 });
+    const token = await userToken(id, { expiresIn: 2 });
     expect(await verify(bearer(token))).toMatchObject({ userId: id });
     expect(await verify(bearer(token))).toMatchObject({ userId: id }); // from the cache
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
     await rejected(bearer(token));
   });
 
