@@ -7,7 +7,7 @@
  * - DATABASE_URL set: a fresh throwaway database is created inside that server for this run
  *   (dropped by stop()).
  * - otherwise: a throwaway cluster is initdb'ed in a temp dir and started on a free 127.0.0.1
- *   port (PostgreSQL 15 binaries from PG_BIN, default /usr/lib/postgresql/15/bin; as user
+ *   port (binaries from PG_BIN, default /usr/lib/postgresql/15/bin or the newest installed; as user
  *   `postgres` when we are root). pg_cron is preloaded when the server has it. stop() =
  *   `pg_ctl stop -m immediate` and the dir removed; a guard process does the same if this
  *   process dies first.
@@ -18,7 +18,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,8 +31,19 @@ export type Sql = postgres.Sql;
 export type Tx = postgres.TransactionSql;
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const PG_BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
-const PG_LIB = process.env.PG_LIB ?? join(PG_BIN, "..", "lib");
+
+/** PostgreSQL 15's binaries (Debian layout), else the newest installed, else `pg_config --bindir`. */
+function findPostgresBin(): string {
+  const root = "/usr/lib/postgresql";
+  if (existsSync(join(root, "15", "bin", "initdb"))) return join(root, "15", "bin");
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length) return join(root, versions[0], "bin");
+  const pgConfig = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
+  if (pgConfig.status === 0 && pgConfig.stdout.trim()) return pgConfig.stdout.trim();
+  throw new Error("no PostgreSQL binaries found: install PostgreSQL 15, set PG_BIN, or set DATABASE_URL");
+}
 
 export interface PostgresHandle {
   /** URL of the migrated test database. */
@@ -71,6 +82,8 @@ export async function startPostgres(): Promise<PostgresHandle> {
 // ---------------------------------------------------------------------------------------------
 
 async function startThrowawayCluster(): Promise<PostgresHandle> {
+  const PG_BIN = process.env.PG_BIN ?? findPostgresBin();
+  const PG_LIB = process.env.PG_LIB ?? join(PG_BIN, "..", "lib");
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), "et-pg-"));
   if (asRoot) {
@@ -82,7 +95,12 @@ async function startThrowawayCluster(): Promise<PostgresHandle> {
   const pgCommand = (bin: string, args: string[]): [string, string[]] =>
     asRoot ? ["runuser", ["-u", "postgres", "--", join(PG_BIN, bin), ...args]] : [join(PG_BIN, bin), args];
   const data = join(dir, "data");
-  run(...pgCommand("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]));
+  try {
+    run(...pgCommand("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]));
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 
   const pgCron = existsSync(join(PG_LIB, "pg_cron.so"));
   const settings = [
