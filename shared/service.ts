@@ -38,7 +38,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   const { sql, caller } = deps;
   const temporal = deps.temporal ?? null;
   const log = deps.log ?? ((message, error) => console.error(message, error));
-  const inCallerTx = <T>(work: Parameters<typeof withCaller<T>>[2]) => withCaller(sql, caller, work);
+  const inCallerTx = <T>(work: (tx: Tx) => Promise<T>) => withCaller(sql, caller, work);
 
   async function getExecution(id: string): Promise<ExecutionWithWorkflow> {
     const execution = await inCallerTx((tx) => repo.findExecution(tx, { id }));

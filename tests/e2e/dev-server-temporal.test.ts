@@ -14,6 +14,9 @@ import { type DevServerProcess, startDevServer } from "../support/dev-server.ts"
 import { REPO_ROOT } from "../support/postgres.ts";
 import { ensureTemporalBinary } from "../support/temporal-server.ts";
 import { userToken } from "../support/tokens.ts";
+import { until as untilWithin } from "../support/wait.ts";
+
+const until = <T>(probe: () => Promise<T>, done: (value: T) => boolean) => untilWithin(probe, done, 30_000, 250);
 
 const DEMO_USER = "11111111-1111-4111-8111-111111111111";
 const DISPATCHED_WORKFLOW = "33333333-3333-4333-8333-333333333333";
@@ -64,14 +67,6 @@ const call = async (path: string, init: RequestInit = {}) => {
   return { status: response.status, body: response.status === 204 ? null : await response.json() };
 };
 
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 describe("npm start with Temporal", () => {
   it("dispatches a run, which completes and shows in list and stats", async () => {

@@ -17,6 +17,7 @@ import { ValidationError } from "../../shared/errors.ts";
 import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, type Sql, userCaller } from "../support/postgres.ts";
 import { startTemporalDevServer, type TemporalDevServer } from "../support/temporal-server.ts";
 import { startTestWorker, type TestWorker } from "../support/temporal-worker.ts";
+import { until } from "../support/wait.ts";
 
 const dbName = `et_temporal_sync_${randomUUID().slice(0, 8)}`;
 const taskQueue = `sync-${randomUUID().slice(0, 8)}`;
@@ -62,14 +63,6 @@ async function runsOf(workflowId: string): Promise<number> {
   return count;
 }
 
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 const rowOf = async (id: string) => (await sql`select * from public.workflow_executions where id = ${id}`)[0];
 const sweepNow = (gateway: TemporalGateway | null = temporal) =>
