@@ -1,0 +1,93 @@
+/** The issue's targets, evaluated from one size's results (they are stated for 10M rows). */
+import type { Measurement } from "./measure.ts";
+
+export interface Target {
+  name: string;
+  goal: string;
+  value: string;
+  met: boolean | null;
+}
+
+// deno-lint-ignore no-explicit-any
+type SizeResult = any;
+
+export const find = (ms: Measurement[] | undefined, name: string, concurrency?: number) =>
+  ms?.find((m) => m.name === name && (concurrency === undefined || m.concurrency === concurrency));
+
+export const findPrefix = (ms: Measurement[] | undefined, prefix: string, suffix: string) =>
+  ms?.find((m) => m.name.startsWith(prefix) && m.name.endsWith(suffix));
+
+export function evaluateTargets(r: SizeResult): Target[] {
+  const targets: Target[] = [];
+  const w: Measurement[] | undefined = r.writes?.measurements;
+  for (const op of ["create", "update"]) {
+    const http1 = find(w, `${op} http`, 1);
+    const floor1 = find(w, `${op} floor (postgres.js)`, 1);
+    if (http1 && floor1) {
+      const ratio = http1.p50 / floor1.p50;
+      targets.push({ name: `HTTP ${op} p50 at 1 client`, goal: "≤ 2x the raw-SQL floor (postgres.js)", value: `${fmt(http1.p50)} ms vs ${fmt(floor1.p50)} ms = ${ratio.toFixed(2)}x`, met: ratio <= 2 });
+    }
+    const http32 = find(w, `${op} http`, 32);
+    const floor32 = find(w, `${op} floor (postgres.js)`, 32);
+    if (http32 && floor32) {
+      const share = http32.throughput / floor32.throughput;
+      targets.push({ name: `HTTP ${op} throughput at 32 clients`, goal: "≥ 60% of the floor's", value: `${Math.round(http32.throughput)}/s vs ${Math.round(floor32.throughput)}/s = ${(share * 100).toFixed(0)}%`, met: share >= 0.6 });
+    }
+  }
+  const l: Measurement[] | undefined = r.list?.measurements;
+  const first = find(l, "list first page, heaviest user: keyset (service)");
+  const firstHttp = find(l, "list first page, heaviest user: keyset (HTTP)");
+  const firstAll = find(l, "list first page, all (service role): keyset (service)");
+  if (first) targets.push({ name: "list first page (heaviest user), service path", goal: "< 5 ms p50", value: `${fmt(first.p50)} ms`, met: first.p50 < 5 });
+  if (firstHttp) targets.push({ name: "list first page (heaviest user), over HTTP", goal: "< 5 ms p50", value: `${fmt(firstHttp.p50)} ms`, met: firstHttp.p50 < 5 });
+  if (firstAll) targets.push({ name: "list first page (all, service role), service path", goal: "< 5 ms p50", value: `${fmt(firstAll.p50)} ms`, met: firstAll.p50 < 5 });
+  for (const [key, label] of [["user", "heaviest user"], ["all", "all (service role)"]]) {
+    const depth = r.list?.depths?.[key];
+    const deep = findPrefix(l, "list page ", `deep, ${label}: keyset (service)`);
+    if (deep && depth !== undefined) {
+      const full = depth >= 1_000_000;
+      targets.push({ name: `list ${Number(depth).toLocaleString("en")} deep (${label}), service path`, goal: `< 5 ms p50${full ? "" : " (1M deep needs more rows)"}`, value: `${fmt(deep.p50)} ms`, met: deep.p50 < 5 });
+    }
+  }
+  const s: Measurement[] | undefined = r.stats?.measurements;
+  const statsTargets: [string, string, number][] = [
+    ["stats heaviest user: ours (service)", "stats, one user (heaviest)", 10],
+    ["stats heaviest workflow (owner): ours (service)", "stats, one workflow (as its owner)", 10],
+    ["stats heaviest workflow (service role): ours (service)", "stats, one workflow (service role)", 10],
+    ["stats all (service role): ours (service)", "stats, all executions (service role)", 100],
+  ];
+  for (const [name, label, limit] of statsTargets) {
+    const m = find(s, name);
+    if (m) targets.push({ name: label, goal: `< ${limit} ms p50`, value: `${fmt(m.p50)} ms`, met: m.p50 < limit });
+  }
+  if (r.sweeper) {
+    targets.push({ name: `sweeper, ${Number(r.sweeper.overdue).toLocaleString("en")} overdue`, goal: "< 10 s", value: `${(r.sweeper.sweepMs / 1000).toFixed(2)} s, ${r.sweeper.batches} batches`, met: r.sweeper.sweepMs < 10_000 && r.sweeper.remainingOverdue === 0 });
+    targets.push({ name: "writers during the sweep (max latency)", goal: "not blocked (max < 1 s)", value: `max ${fmt(r.sweeper.writersDuring.max)} ms (p50 ${fmt(r.sweeper.writersDuring.p50)}; before: max ${fmt(r.sweeper.writersBefore.max)} ms)`, met: r.sweeper.writersDuring.max < 1000 });
+  }
+  if (r.memory) {
+    const m = r.memory;
+    const half = m.secondHalfMiB ? `, second half ${Math.round(m.secondHalfMiB.min)}-${Math.round(m.secondHalfMiB.max)} MiB` : "";
+    targets.push({ name: `RSS over ${Number(m.requests).toLocaleString("en")} requests`, goal: "flat (2nd half: < 0.5 MiB/10k req, within 5%)", value: `${Math.round(m.startMiB)} → ${Math.round(m.endMiB)} MiB (max ${Math.round(m.maxMiB)}${half}, ${m.slopeMiBPer10k} MiB/10k req)`, met: m.flat });
+  }
+  if (r.stats?.checks) {
+    const bad = r.stats.checks.filter((c: { ok: boolean }) => !c.ok).length;
+    targets.push({ name: "stats equal an exact aggregate (percentiles within 2%)", goal: "all checks pass", value: `${r.stats.checks.length - bad}/${r.stats.checks.length}`, met: bad === 0 });
+  }
+  for (const [key, label] of [["rollupCheckAfterSeed", "after seeding"], ["rollupCheckAtEnd", "at the end"]]) {
+    const c = r[key];
+    if (c) {
+      targets.push({
+        name: `rollups equal a direct aggregate ${label}`,
+        goal: "0 mismatches",
+        value: `${c.rollupMismatches} rollup / ${c.binMismatches} bin${c.ownerBinMismatches === null || c.ownerBinMismatches === undefined ? "" : ` / ${c.ownerBinMismatches} owner-bin`} rows differ`,
+        met: c.rollupMismatches === 0 && c.binMismatches === 0 && !c.ownerBinMismatches,
+      });
+    }
+  }
+  return targets;
+}
+
+export function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}

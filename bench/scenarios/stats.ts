@@ -1,0 +1,188 @@
+/**
+ * Stats through the service as the function runs it (withCaller + execution_stats_summary:
+ * rollups without a time range, the covering indexes with one), for the heaviest user, the
+ * heaviest workflow (as its owner and as the service role), a median user and everything;
+ * the naive approach side by side (fetch the rows under the same RLS, compute in TypeScript).
+ * Correctness: the function's answer over HTTP and the naive one against an exact aggregate
+ * over the rows (counts, success rate and average exact; percentiles within 2% of the exact
+ * nearest-rank value).
+ */
+import { withCaller } from "../../shared/db.ts";
+import { createExecutionService } from "../../shared/service.ts";
+import type { Caller, ExecutionStats, StatsFilter } from "../../shared/types.ts";
+import { type BenchContext, serviceCaller, userCaller } from "../lib/context.ts";
+import { log, type Measurement, measure, percentile } from "../lib/measure.ts";
+import { call } from "../lib/server.ts";
+
+export interface StatsCheck {
+  scope: string;
+  range: string;
+  source: "function (HTTP)" | "naive";
+  ok: boolean;
+  total: number;
+  problems: string[];
+  p50: { got: number | null; exact: number | null; error: number | null };
+  p95: { got: number | null; exact: number | null; error: number | null };
+}
+
+export interface StatsResult {
+  measurements: Measurement[];
+  checks: StatsCheck[];
+  scopes: Record<string, { rows: number }>;
+}
+
+const statuses = ["pending", "running", "completed", "failed", "cancelled", "timed_out"] as const;
+
+interface Scope {
+  key: string;
+  label: string;
+  caller: Caller;
+  filter: StatsFilter;
+  token: () => Promise<string>;
+  /** Restriction for the exact aggregate (admin, no RLS). */
+  where: { createdBy?: string; workflowId?: string };
+  rows: number;
+}
+
+export async function runStats(ctx: BenchContext, options: { quick?: boolean } = {}): Promise<StatsResult> {
+  const measurements: Measurement[] = [];
+  const checks: StatsCheck[] = [];
+  const runs = options.quick ? 100 : 400;
+  const [{ n: allRows }] = await ctx.db.admin`select count(*)::float8 as n from public.workflow_executions`;
+  const scopes: Scope[] = [
+    { key: "user", label: "heaviest user", caller: userCaller(ctx.heavyUser.id), filter: {}, token: () => ctx.token(ctx.heavyUser.id), where: { createdBy: ctx.heavyUser.id }, rows: ctx.heavyUser.rows },
+    { key: "workflow", label: "heaviest workflow (owner)", caller: userCaller(ctx.heavyWorkflow.owner), filter: { workflowId: ctx.heavyWorkflow.id }, token: () => ctx.token(ctx.heavyWorkflow.owner), where: { workflowId: ctx.heavyWorkflow.id }, rows: ctx.heavyWorkflow.rows },
+    { key: "workflow-service", label: "heaviest workflow (service role)", caller: serviceCaller, filter: { workflowId: ctx.heavyWorkflow.id }, token: () => ctx.serviceToken(), where: { workflowId: ctx.heavyWorkflow.id }, rows: ctx.heavyWorkflow.rows },
+    { key: "light", label: "median user", caller: userCaller(ctx.lightUser.id), filter: {}, token: () => ctx.token(ctx.lightUser.id), where: { createdBy: ctx.lightUser.id }, rows: ctx.lightUser.rows },
+    { key: "all", label: "all (service role)", caller: serviceCaller, filter: {}, token: () => ctx.serviceToken(), where: {}, rows: allRows },
+  ];
+  const now = Date.now();
+  const ranges = [
+    { key: "", label: "", after: undefined as string | undefined },
+    { key: "24h", label: ", last 24h", after: new Date(now - 24 * 3600_000).toISOString() },
+    { key: "7d", label: ", last 7 days", after: new Date(now - 7 * 24 * 3600_000).toISOString() },
+  ];
+
+  for (const scope of scopes) {
+    for (const range of ranges) {
+      if (scope.key === "light" && range.key) continue;
+      const filter: StatsFilter = { ...scope.filter, ...(range.after ? { startedAfter: range.after } : {}) };
+      const service = createExecutionService({ sql: ctx.sql, caller: scope.caller, temporal: null });
+      const name = `stats ${scope.label}${range.label}`;
+      measurements.push(await measure(`${name}: ours (service)`, () => service.getStats(filter), { runs, warmup: 20, budgetMs: 20_000 }));
+      const token = await scope.token();
+      const query = new URLSearchParams(filter as Record<string, string>).toString();
+      if (!range.key) {
+        measurements.push(await measure(`${name}: ours (HTTP)`, () =>
+          call(`${ctx.server.functionsUrl}/executions-stats?${query}`, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000 }));
+      }
+      const naiveRows = range.key ? null : scope.rows;
+      const heavy = (naiveRows ?? scope.rows) > 2_000_000;
+      measurements.push(await measure(`${name}: naive (fetch rows, compute in TS)`, () => naiveStats(ctx, scope.caller, filter),
+        { runs: heavy ? 5 : 30, warmup: 1, budgetMs: heavy ? 60_000 : 20_000, minRuns: 3 }));
+
+      // Correctness, once per scope and range.
+      const exact = await exactStats(ctx, scope.where, range.after);
+      const viaHttp = await call(`${ctx.server.functionsUrl}/executions-stats?${query}`, { token }) as ExecutionStats;
+      checks.push(compare(scope.label, range.key || "all time", "function (HTTP)", viaHttp, exact));
+      checks.push(compare(scope.label, range.key || "all time", "naive", await naiveStats(ctx, scope.caller, filter), exact));
+    }
+  }
+  for (const c of checks.filter((c) => !c.ok)) log(`CHECK FAILED ${c.scope} ${c.range} ${c.source}: ${c.problems.join("; ")}`);
+  log(`stats checks: ${checks.filter((c) => c.ok).length}/${checks.length} agree with the exact aggregate`);
+  return { measurements, checks, scopes: Object.fromEntries(scopes.map((s) => [s.key, { rows: s.rows }])) };
+}
+
+/** The naive implementation: every matching row to the client, then counts and exact percentiles in TS. */
+export async function naiveStats(ctx: BenchContext, caller: Caller, filter: StatsFilter): Promise<ExecutionStats> {
+  return await withCaller(ctx.sql, caller, async (tx) => {
+    const counts: Record<string, number> = Object.fromEntries(statuses.map((s) => [s, 0]));
+    let durations = new Float64Array(1 << 16);
+    let timed = 0;
+    let sum = 0;
+    await tx`
+      select status, duration_ms from public.workflow_executions
+       where true
+         ${filter.workflowId ? tx`and workflow_id = ${filter.workflowId}` : tx``}
+         ${filter.startedAfter ? tx`and started_at >= ${filter.startedAfter}::timestamptz` : tx``}
+         ${filter.startedBefore ? tx`and started_at < ${filter.startedBefore}::timestamptz` : tx``}`
+      .cursor(20_000, (rows) => {
+        for (const row of rows) {
+          counts[row.status]++;
+          if (row.duration_ms !== null) {
+            const d = Number(row.duration_ms);
+            if (timed === durations.length) {
+              const grown = new Float64Array(durations.length * 2);
+              grown.set(durations);
+              durations = grown;
+            }
+            durations[timed++] = d;
+            sum += d;
+          }
+        }
+      });
+    const sorted = durations.subarray(0, timed).sort();
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const terminal = counts.completed + counts.failed + counts.cancelled + counts.timed_out;
+    return {
+      total,
+      byStatus: counts as ExecutionStats["byStatus"],
+      successRate: terminal ? counts.completed / terminal : null,
+      avgDurationMs: timed ? sum / timed : null,
+      p50DurationMs: timed ? percentile(sorted, 0.5) : null,
+      p95DurationMs: timed ? percentile(sorted, 0.95) : null,
+    };
+  });
+}
+
+interface Exact {
+  total: number;
+  byStatus: Record<string, number>;
+  successRate: number | null;
+  avgDurationMs: number | null;
+  p50: number | null;
+  p95: number | null;
+}
+
+async function exactStats(ctx: BenchContext, where: Scope["where"], after: string | undefined): Promise<Exact> {
+  const sql = ctx.db.admin;
+  const [row] = await sql`
+    select count(*)::float8 as total,
+           ${sql.unsafe(statuses.map((s) => `count(*) filter (where status = '${s}')::float8 as "${s}"`).join(", "))},
+           (count(*) filter (where status = 'completed'))::float8
+             / nullif(count(*) filter (where status in ('completed', 'failed', 'cancelled', 'timed_out')), 0) as success_rate,
+           avg(duration_ms)::float8 as avg,
+           (percentile_disc(0.5) within group (order by duration_ms))::float8 as p50,
+           (percentile_disc(0.95) within group (order by duration_ms))::float8 as p95
+      from public.workflow_executions
+     where true
+       ${where.createdBy ? sql`and created_by = ${where.createdBy}` : sql``}
+       ${where.workflowId ? sql`and workflow_id = ${where.workflowId}` : sql``}
+       ${after ? sql`and started_at >= ${after}::timestamptz` : sql``}`;
+  return {
+    total: row.total,
+    byStatus: Object.fromEntries(statuses.map((s) => [s, row[s]])),
+    successRate: row.success_rate,
+    avgDurationMs: row.avg,
+    p50: row.p50,
+    p95: row.p95,
+  };
+}
+
+function compare(scope: string, range: string, source: StatsCheck["source"], got: ExecutionStats, exact: Exact): StatsCheck {
+  const problems: string[] = [];
+  if (got.total !== exact.total) problems.push(`total ${got.total} != ${exact.total}`);
+  for (const s of statuses) if (got.byStatus[s] !== exact.byStatus[s]) problems.push(`${s} ${got.byStatus[s]} != ${exact.byStatus[s]}`);
+  const close = (a: number | null, b: number | null, tolerance: number) =>
+    a === null || b === null ? a === b : Math.abs(a - b) <= tolerance * Math.max(1, Math.abs(b));
+  if (!close(got.successRate, exact.successRate, 1e-12)) problems.push(`successRate ${got.successRate} != ${exact.successRate}`);
+  if (!close(got.avgDurationMs, exact.avgDurationMs, 1e-9)) problems.push(`avgDurationMs ${got.avgDurationMs} != ${exact.avgDurationMs}`);
+  const pct = (g: number | null, e: number | null) => ({ got: g, exact: e, error: g === null || e === null ? null : e === 0 ? Math.abs(g) : Math.abs(g - e) / e });
+  const p50 = pct(got.p50DurationMs, exact.p50);
+  const p95 = pct(got.p95DurationMs, exact.p95);
+  // Within 2%, or within the rounding of a bin value to whole milliseconds for tiny durations.
+  const pctOk = (p: typeof p50) => p.got === null || p.exact === null ? p.got === p.exact : (p.error! <= 0.02 || Math.abs(p.got - p.exact) <= 0.5);
+  if (!pctOk(p50)) problems.push(`p50 ${p50.got} vs exact ${p50.exact} (${(p50.error! * 100).toFixed(2)}%)`);
+  if (!pctOk(p95)) problems.push(`p95 ${p95.got} vs exact ${p95.exact} (${(p95.error! * 100).toFixed(2)}%)`);
+  return { scope, range, source, ok: problems.length === 0, total: exact.total, problems, p50, p95 };
+}
