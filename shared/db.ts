@@ -87,6 +87,7 @@ export function translateDatabaseError(error: unknown): unknown {
       return new NotFoundError("workflow not found");
     case "42501": // insufficient_privilege, including RLS with-check failures
       return new NotFoundError("not found");
+    case "23514": // check_violation (an unknown status, a negative duration...)
     case "22P02": // invalid_text_representation
     case "22007": // invalid_datetime_format
     case "22008": // datetime_field_overflow

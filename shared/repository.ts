@@ -108,7 +108,7 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<Exe
       insert into public.workflow_executions
         (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
       values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
-              ${row.temporalRunId}, ${row.status}::text::public.execution_status, ${jsonParam(tx, row.input)}::jsonb,
+              ${row.temporalRunId}, ${row.status}::text, ${jsonParam(tx, row.input)}::jsonb,
               now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
       on conflict (temporal_workflow_id) do nothing
       returning *
@@ -127,7 +127,7 @@ export async function updateExecution(tx: Tx, ref: ExecutionRef, patch: UpdateEx
   const rows = await tx`
     with e as (
       update public.workflow_executions set
-        status = coalesce(${patch.status ?? null}::text::public.execution_status, status),
+        status = coalesce(${patch.status ?? null}::text, status),
         output = case when ${has("output")} then ${jsonParam(tx, patch.output)}::jsonb else output end,
         error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
         duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
@@ -170,17 +170,17 @@ export interface ListQuery {
  * Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists.
  * Timestamps are bound as text and cast in SQL: a parameter the server types as timestamptz
  * is serialized by postgres.js through a JS Date, which drops the microseconds the cursor
- * holds (rows sharing the millisecond of a page's last row would be skipped). The status list
+ * holds (rows sharing the millisecond of a page's last row would be skipped). A status list
  * is bound as an array literal in text too: postgres.js can only serialize an array of a type
  * it loaded at connect, and a connection opened before the migrations (the dev server's) does
- * not know execution_status[].
+ * not know the status type.
  */
 export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
   const rows = await tx`
     ${selectExecution(tx)}
     where true
       ${query.ownerId ? tx`and e.created_by = ${query.ownerId}::uuid` : tx``}
-      ${query.status ? tx`and e.status = any(${`{${query.status.join(",")}}`}::text::public.execution_status[])` : tx``}
+      ${statusCondition(tx, query.status)}
       ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
       ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
       ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
@@ -188,6 +188,17 @@ export async function listExecutions(tx: Tx, query: ListQuery): Promise<Executio
     order by e.started_at desc, e.id desc
     limit ${query.limit + 1}`;
   return rows.map(toExecutionRow);
+}
+
+/**
+ * One status as `=`, so idx_workflow_executions_user_status returns the page in keyset order
+ * (with `= any(...)` on its second column PostgreSQL 15 cannot read it in order). Several as a
+ * text array literal (see listExecutions on binding arrays).
+ */
+function statusCondition(tx: Tx, statuses: ExecutionStatus[] | undefined) {
+  if (!statuses?.length) return tx``;
+  if (statuses.length === 1) return tx`and e.status = ${statuses[0]}::text`;
+  return tx`and e.status = any(${`{${statuses.join(",")}}`}::text[])`;
 }
 
 export interface StatsRow {

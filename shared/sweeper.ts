@@ -193,7 +193,7 @@ async function claimLive(tx: Tx, status: "pending" | "running", olderThanSeconds
   return await tx<LiveRow[]>`
     with due as (
       select id from public.workflow_executions
-       where status = ${status}::public.execution_status
+       where status = ${status}::text
          and temporal_workflow_id is not null
          and coalesce(temporal_checked_at, started_at) < now() - make_interval(secs => ${olderThanSeconds})
          and (temporal_checked_at is null or temporal_checked_at < now() - make_interval(secs => ${claimLeaseSeconds}))
@@ -243,7 +243,7 @@ export function outcomeOf(run: WorkflowDescription): Outcome | null {
 async function adoptOutcome(tx: Tx, id: string, outcome: Outcome): Promise<boolean> {
   const updated = await tx`
     update public.workflow_executions
-       set status = ${outcome.status}::public.execution_status,
+       set status = ${outcome.status}::text,
            output = coalesce(${repo.jsonParam(tx, outcome.output)}::jsonb, output),
            error_message = coalesce(error_message, ${outcome.errorMessage ?? null}::text),
            completed_at = greatest(started_at, coalesce(${outcome.completedAt}::timestamptz, now()))

@@ -5,9 +5,12 @@
 -- -------------------------------------------------------------------------------------
 -- Status
 -- -------------------------------------------------------------------------------------
-create type public.execution_status as enum (
-  'pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'
-);
+-- A domain over text, not an enum: text equality is LEAKPROOF and enum equality is not, so
+-- under RLS (a security barrier) only a text status can be an index condition, and
+-- idx_workflow_executions_user_status can serve a user's status-filtered list.
+create domain public.execution_status as text
+  constraint execution_status_known
+  check (value in ('pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'));
 
 -- -------------------------------------------------------------------------------------
 -- Table

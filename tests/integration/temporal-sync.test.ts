@@ -209,7 +209,7 @@ describe("timeout sweeper", () => {
     const report = await sweep({ sql, temporal: null, log: quiet }, { retentionDays: 30 });
     expect(report.deleted).toBeGreaterThanOrEqual(1);
     const left = await sql`select status from public.workflow_executions where workflow_id = ${workflowId} order by status`;
-    expect(left.map((r) => r.status)).toEqual(["running", "failed"]);
+    expect(left.map((r) => r.status)).toEqual(["failed", "running"]);
   });
 });
 

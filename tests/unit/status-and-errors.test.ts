@@ -41,7 +41,7 @@ describe("database errors become typed errors", () => {
     expect(translateDatabaseError(pgError("23505"))).toBeInstanceOf(ConflictError);
     expect(translateDatabaseError(pgError("23503"))).toBeInstanceOf(NotFoundError);
     expect(translateDatabaseError(pgError("42501"))).toBeInstanceOf(NotFoundError);
-    for (const code of ["22P02", "22007", "22008"]) expect(translateDatabaseError(pgError(code))).toBeInstanceOf(ValidationError);
+    for (const code of ["22P02", "22007", "22008", "23514"]) expect(translateDatabaseError(pgError(code))).toBeInstanceOf(ValidationError);
     for (const code of ["23505", "23503", "42501", "22P02", "ET002"]) {
       expect((translateDatabaseError(pgError(code)) as Error).message).not.toContain("SQL");
     }
