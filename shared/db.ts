@@ -33,10 +33,24 @@ export function createDatabase({ url, poolSize = 5 }: DatabaseOptions): Sql {
 
 /**
  * Runs `work` in one transaction as `caller`; SQL errors with known SQLSTATEs become typed
- * errors. BEGIN and the role/claims settings are pipelined with the first statement of
- * `work`, so a single-statement request costs two round trips (that batch, then COMMIT).
+ * errors, and a transaction lost to a deadlock is run again (up to three times). BEGIN and
+ * the role/claims settings are pipelined with the first statement of `work`, so a
+ * single-statement request costs two round trips (that batch, then COMMIT).
  */
 export async function withCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transactionAsCaller(sql, caller, work);
+    } catch (error) {
+      // A deadlock (two transactions folding into the same stats rollup rows in opposite
+      // orders) or a serialization failure rolled everything back: running it again is safe.
+      const retryable = (error as { code?: string }).code === "40P01" || (error as { code?: string }).code === "40001";
+      if (!retryable || attempt >= 3) throw translateDatabaseError(error);
+    }
+  }
+}
+
+async function transactionAsCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
   const connection = await sql.reserve();
   try {
     // set_config(..., true) is `set local`: it ends with the transaction, so nothing leaks
@@ -56,8 +70,6 @@ export async function withCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => 
       await connection`rollback`.catch(() => {});
       throw error;
     }
-  } catch (error) {
-    throw translateDatabaseError(error);
   } finally {
     connection.release();
   }

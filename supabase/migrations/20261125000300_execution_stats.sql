@@ -9,7 +9,8 @@
 --   execution_owner_duration_bins  the same histogram per (owner, bin), so stats over all of an
 --                               owner's workflows (or everyone's) read one row per bin and owner
 -- Bins are logarithmic with ratio 1.04; a percentile is reported as its bin's geometric
--- midpoint, so its relative error is at most sqrt(1.04) - 1 < 2%. Counts, success rate and
+-- midpoint (or the one whole millisecond a small bin holds), so its relative error is at most
+-- sqrt(1.04) - 1 < 2%. Counts, success rate and
 -- average are exact.
 -- Stats over a time range (startedAfter/startedBefore) cannot come from a rollup without a
 -- time dimension; they aggregate the executions through the index-only scan of
@@ -71,12 +72,17 @@ as $$
          end
 $$;
 
--- Representative duration of a bin: its geometric midpoint, clamped to the integers in it.
-create or replace function public.execution_duration_bin_value(bin smallint) returns bigint
+-- Representative duration of a bin. Durations are whole milliseconds: a bin holding a single
+-- integer (every bin below ~25 ms) reports that integer, exactly; a wider bin reports its
+-- geometric midpoint (to 0.001 ms), within 1.98% of any duration in it.
+create or replace function public.execution_duration_bin_value(bin smallint) returns double precision
 language sql immutable parallel safe
 as $$
-  select case when bin < 0 then 0
-              else round(exp((bin + 0.5) * ln(1.04::double precision)))::bigint
+  select case
+           when bin < 0 then 0
+           when ceil(exp(bin * ln(1.04::double precision))) + 1 >= exp((bin + 1) * ln(1.04::double precision))
+             then ceil(exp(bin * ln(1.04::double precision)))
+           else round(exp((bin + 0.5) * ln(1.04::double precision))::numeric, 3)::double precision
          end
 $$;
 
@@ -287,8 +293,8 @@ returns table (
   timed_out bigint,
   success_rate double precision,
   avg_duration_ms double precision,
-  p50_duration_ms bigint,
-  p95_duration_ms bigint
+  p50_duration_ms double precision,
+  p95_duration_ms double precision
 )
 language plpgsql
 stable
@@ -336,8 +342,8 @@ begin
       (sum(c.n) filter (where c.status = 'completed'))::double precision
         / nullif(sum(c.n) filter (where c.status in ('completed', 'failed', 'cancelled', 'timed_out')), 0),
       (sum(c.ms) / nullif(sum(c.timed), 0))::double precision,
-      (select min(r.value) from ranked r where r.reached >= ceil(0.50 * r.all_n))::bigint,
-      (select min(r.value) from ranked r where r.reached >= ceil(0.95 * r.all_n))::bigint
+      (select min(r.value) from ranked r where r.reached >= ceil(0.50 * r.all_n)),
+      (select min(r.value) from ranked r where r.reached >= ceil(0.95 * r.all_n))
     from counts c;
   else
     return query
@@ -352,8 +358,8 @@ begin
       (count(*) filter (where e.status = 'completed'))::double precision
         / nullif(count(*) filter (where e.status in ('completed', 'failed', 'cancelled', 'timed_out')), 0),
       avg(e.duration_ms)::double precision,
-      (percentile_disc(0.50) within group (order by e.duration_ms))::bigint,
-      (percentile_disc(0.95) within group (order by e.duration_ms))::bigint
+      (percentile_disc(0.50) within group (order by e.duration_ms))::double precision,
+      (percentile_disc(0.95) within group (order by e.duration_ms))::double precision
     from public.execution_stats_source e
     where (p_workflow_id is null or e.workflow_id = p_workflow_id)
       and (p_started_after is null or e.started_at >= p_started_after)
