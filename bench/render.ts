@@ -121,6 +121,13 @@ const table = (head: string[], rows: (string | number)[][]) =>
 const mRow = (m: Measurement, extra: (string | number)[] = []) =>
   [m.name, m.concurrency, m.runs, fmt(m.p50), fmt(m.p95), fmt(m.p99), fmt(m.max), Math.round(m.throughput), ...extra];
 const mHead = ["measurement", "clients", "runs", "p50 ms", "p95 ms", "p99 ms", "max ms", "ops/s"];
+const cpuCell = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? "-" : fmt(x));
+/** A table of measurements, with CPU columns (ms per operation) when they were measured. */
+function measurementTable(ms: Measurement[]): string {
+  const withCpu = ms.some((m) => m.cpu);
+  const head = withCpu ? [...mHead, "server CPU", "PG CPU", "client CPU"] : mHead;
+  return table(head, ms.map((m) => mRow(m, withCpu ? [cpuCell(m.cpu?.serverMsPerOp), cpuCell(m.cpu?.postgresMsPerOp), cpuCell(m.cpu?.benchMsPerOp)] : [])));
+}
 
 export function renderMarkdown(results: SizeResult[]): string {
   const out: string[] = [];
@@ -235,7 +242,6 @@ function renderSize(r: SizeResult): string {
       const suffix = m.name.includes("(hot workflow)") ? " (hot workflow)" : m.name.includes("(one owner)") ? " (one owner)" : "";
       const floor = ms.find((f) => f.name === `${op} floor (postgres.js)${suffix}` && f.concurrency === m.concurrency);
       const c = m.cpu;
-      const cpuCell = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? "-" : fmt(x));
       return mRow(m, [floor ? `${(m.p50 / floor.p50).toFixed(2)}x` : "", floor ? `${Math.round(m.throughput / floor.throughput * 100)}%` : "",
         cpuCell(c?.serverMsPerOp), cpuCell(c?.postgresMsPerOp), cpuCell(c?.benchMsPerOp), c ? `${Math.round(c.machineBusy * 100)}%` : ""]);
     });
@@ -249,7 +255,7 @@ function renderSize(r: SizeResult): string {
     out.push("");
     out.push(`Depths: heaviest user ${Number(r.list.depths.user).toLocaleString("en")}, all ${Number(r.list.depths.all).toLocaleString("en")} rows. Keyset page at depth equals the OFFSET page: ${Object.entries(r.list.deepPagesAgree).map(([k, v]) => `${k} ${v ? "yes" : "**no**"}`).join(", ")}.`);
     out.push("");
-    out.push(table(mHead, r.list.measurements.filter((m: Measurement) => !m.name.startsWith("stability")).map((m: Measurement) => mRow(m))));
+    out.push(measurementTable(r.list.measurements.filter((m: Measurement) => !m.name.startsWith("stability"))));
     out.push("");
     const stability: { sample: number; case: string; p50: number }[] = r.list.stability ?? [];
     if (stability.length) {
@@ -265,9 +271,11 @@ function renderSize(r: SizeResult): string {
   if (r.stats) {
     out.push(`### Stats`);
     out.push("");
+    out.push(`CPU columns (where measured): milliseconds per request in the functions server, in PostgreSQL and in the client (the bench process: for "naive" that is where the rows are aggregated).`);
+    out.push("");
     out.push(`ours = \`execution_stats_summary\` through the service (rollups without a time range, covering index with one); naive = the matching rows fetched under the same RLS and aggregated in TypeScript. Rows in scope: ${Object.entries(r.stats.scopes).map(([k, v]) => `${k} ${Number((v as { rows: number }).rows).toLocaleString("en")}`).join(", ")}.`);
     out.push("");
-    out.push(table(mHead, r.stats.measurements.map((m: Measurement) => mRow(m))));
+    out.push(measurementTable(r.stats.measurements));
     out.push("");
     out.push(`Correctness against an exact aggregate over the rows (counts, success rate and average must be equal; p50/p95 within 2% of nearest-rank):`);
     out.push("");

@@ -51,10 +51,10 @@ export async function runList(ctx: BenchContext, options: { quick?: boolean } = 
 
   for (const scope of scopes) {
     const service = createExecutionService({ sql: ctx.sql, caller: scope.caller, temporal: null });
-    measurements.push(await measure(`list first page, ${scope.label}: keyset (service)`, () => service.listExecutions({ limit: LIMIT }), { runs, warmup: 50 }));
+    measurements.push(await measure(`list first page, ${scope.label}: keyset (service)`, () => service.listExecutions({ limit: LIMIT }), { runs, warmup: 50, cpuOf: ctx.server.pid }));
     const token = await scope.token();
     measurements.push(await measure(`list first page, ${scope.label}: keyset (HTTP)`, () =>
-      call(`${ctx.server.functionsUrl}/executions-list?limit=${LIMIT}`, { token }), { runs, warmup: 50 }));
+      call(`${ctx.server.functionsUrl}/executions-list?limit=${LIMIT}`, { token }), { runs, warmup: 50, cpuOf: ctx.server.pid }));
 
     // The cursor of the row just before `depth` (computed once, as a client paging there would hold it).
     const depth = Math.max(0, Math.min(TARGET_DEPTH, scope.rows - LIMIT - 1));
@@ -66,11 +66,11 @@ export async function runList(ctx: BenchContext, options: { quick?: boolean } = 
        order by started_at desc, id desc offset ${depth - 1} limit 1`;
     const cursor = encodeCursor({ startedAt: position.started_at, id: position.id });
     measurements.push(await measure(`list page ${depth.toLocaleString("en")} deep, ${scope.label}: keyset (service)`,
-      () => service.listExecutions({ limit: LIMIT, cursor }), { runs, warmup: 50, note: `depth ${depth}` }));
+      () => service.listExecutions({ limit: LIMIT, cursor }), { runs, warmup: 50, note: `depth ${depth}`, cpuOf: ctx.server.pid }));
     measurements.push(await measure(`list page ${depth.toLocaleString("en")} deep, ${scope.label}: keyset (HTTP)`,
-      () => call(`${ctx.server.functionsUrl}/executions-list?limit=${LIMIT}&cursor=${cursor}`, { token }), { runs: Math.round(runs / 2), warmup: 20, note: `depth ${depth}` }));
+      () => call(`${ctx.server.functionsUrl}/executions-list?limit=${LIMIT}&cursor=${cursor}`, { token }), { runs: Math.round(runs / 2), warmup: 20, note: `depth ${depth}`, cpuOf: ctx.server.pid }));
     measurements.push(await measure(`list page ${depth.toLocaleString("en")} deep, ${scope.label}: LIMIT/OFFSET`,
-      () => withCaller(ctx.sql, scope.caller, (tx) => offsetPage(tx, depth, scope)), { runs: 50, warmup: 3, budgetMs: 20_000, note: `depth ${depth}` }));
+      () => withCaller(ctx.sql, scope.caller, (tx) => offsetPage(tx, depth, scope)), { runs: 50, warmup: 3, budgetMs: 20_000, note: `depth ${depth}`, cpuOf: ctx.server.pid }));
 
     const keyset = await service.listExecutions({ limit: LIMIT, cursor });
     const offset = await withCaller(ctx.sql, scope.caller, (tx) => offsetPage(tx, depth, scope));
@@ -93,7 +93,7 @@ export async function runList(ctx: BenchContext, options: { quick?: boolean } = 
     ["heaviest user, status=failed", heavy, { status: ["failed"] }],
   ];
   for (const [label, service, filter] of filtered) {
-    measurements.push(await measure(`list first page, ${label}: keyset (service)`, () => service.listExecutions({ limit: LIMIT, ...filter }), { runs, warmup: 50 }));
+    measurements.push(await measure(`list first page, ${label}: keyset (service)`, () => service.listExecutions({ limit: LIMIT, ...filter }), { runs, warmup: 50, cpuOf: ctx.server.pid }));
   }
   // Plan stability: the p50 of the same first pages after each of several fresh ANALYZE
   // samples (the planner's choice for these queries has hinged on the statistics before).

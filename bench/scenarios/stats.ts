@@ -69,17 +69,17 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
       const filter: StatsFilter = { ...scope.filter, ...(range.after ? { startedAfter: range.after } : {}) };
       const service = createExecutionService({ sql: ctx.sql, caller: scope.caller, temporal: null });
       const name = `stats ${scope.label}${range.label}`;
-      measurements.push(await measure(`${name}: ours (service)`, () => service.getStats(filter), { runs, warmup: 20, budgetMs: 20_000 }));
+      measurements.push(await measure(`${name}: ours (service)`, () => service.getStats(filter), { runs, warmup: 20, budgetMs: 20_000, cpuOf: ctx.server.pid }));
       const token = await scope.token();
       const query = new URLSearchParams(filter as Record<string, string>).toString();
       if (!range.key) {
         measurements.push(await measure(`${name}: ours (HTTP)`, () =>
-          call(`${ctx.server.functionsUrl}/executions-stats?${query}`, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000 }));
+          call(`${ctx.server.functionsUrl}/executions-stats?${query}`, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000, cpuOf: ctx.server.pid }));
       }
       const naiveRows = range.key ? null : scope.rows;
       const heavy = (naiveRows ?? scope.rows) > 2_000_000;
       measurements.push(await measure(`${name}: naive (fetch rows, compute in TS)`, () => naiveStats(ctx, scope.caller, filter),
-        { runs: heavy ? 5 : 30, warmup: 1, budgetMs: heavy ? 60_000 : 20_000, minRuns: 3 }));
+        { runs: heavy ? 5 : 30, warmup: 1, budgetMs: heavy ? 60_000 : 20_000, minRuns: 3, cpuOf: ctx.server.pid }));
 
       // Correctness, once per scope and range.
       const exact = await exactStats(ctx, scope.where, range.after);
