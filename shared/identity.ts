@@ -14,6 +14,9 @@ export interface IdentityOptions {
 
 export type VerifyCaller = (authorization: string | null | undefined) => Promise<Caller>;
 
+/** The service role as a caller, for the tracker's own work (sweeper, webhooks): RLS does not apply. */
+export const serviceCaller: Caller = { role: "service_role", userId: null, claims: { role: "service_role" } };
+
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const asymmetricAlgorithms = ["RS256", "ES256", "EdDSA", "PS256", "RS384", "ES384", "RS512", "PS384", "PS512"];
 

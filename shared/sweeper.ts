@@ -15,7 +15,8 @@ import { dispatchExecution } from "./dispatch.ts";
 import * as repo from "./repository.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
 import { TemporalUnavailableError } from "./temporal/gateway.ts";
-import type { Caller, Json } from "./types.ts";
+import { serviceCaller } from "./identity.ts";
+import type { Json } from "./types.ts";
 
 export interface SweepOptions {
   /** Rows per batch (one short transaction each). */
@@ -52,8 +53,6 @@ export interface SweepReport {
  * calls take well under this). It also bounds how often one row is compared with Temporal.
  */
 export const claimLeaseSeconds = 10;
-
-export const serviceCaller: Caller = { role: "service_role", userId: null, claims: { role: "service_role" } };
 
 const defaults = {
   batchSize: 1000,

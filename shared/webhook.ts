@@ -12,7 +12,7 @@ import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
 import { ValidationError } from "./errors.ts";
 import * as repo from "./repository.ts";
 import { parseInput } from "./schemas.ts";
-import { serviceCaller } from "./sweeper.ts";
+import { serviceCaller } from "./identity.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
 
 const executionRecord = z.looseObject({

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { Client, Connection } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExecutionService } from "../../shared/service.ts";
-import { serviceCaller, sweep } from "../../shared/sweeper.ts";
+import { sweep } from "../../shared/sweeper.ts";
 import { createHttpTemporalGateway } from "../../shared/temporal/http-gateway.ts";
 import type { TemporalGateway } from "../../shared/temporal/gateway.ts";
 import { handleExecutionWebhook } from "../../shared/webhook.ts";
@@ -301,6 +301,3 @@ describe("database webhooks", () => {
     }
   });
 });
-
-// Keeps the imported helper referenced for readers: the sweeper acts as the service role.
-void serviceCaller;
