@@ -8,8 +8,10 @@
  *
  * Options: --size <100k|1m|10m|N>  --seed-mode triggers|replica  --only writes,list,stats,plans,sweeper,memory
  *          --quick (fewer runs, for trying the bench out)  --memory-requests N  --server-pool N
+ * A trial run (--quick, --only, or BENCH_DATABASE_URL) writes its JSON to the temp dir only.
  */
 import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { createDatabase } from "../shared/db.ts";
 import { type BenchContext, loadCast, tokenCache } from "./lib/context.ts";
@@ -60,7 +62,9 @@ function parseArgs(argv: string[]) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
-  const resultsFile = `${resultsDir}${opts.size}.json`;
+  // A trial (--quick, --only, or a reused BENCH_DATABASE_URL) never replaces the published results.
+  const trial = opts.quick || opts.only.length < allScenarios.length || Boolean(process.env.BENCH_DATABASE_URL);
+  const resultsFile = trial ? `${tmpdir()}/bench-${opts.size}-trial.json` : `${resultsDir}${opts.size}.json`;
   const startedAt = new Date();
   log(`bench --size ${opts.size} (${opts.rows.toLocaleString("en")} executions), scenarios: ${opts.only.join(", ")}${opts.quick ? " (quick)" : ""}`);
 
@@ -140,8 +144,12 @@ async function main() {
   for (const t of result.targets) {
     log(`  ${t.met === null ? "  n/a  " : t.met ? "  met  " : "NOT MET"}  ${t.name}: ${t.value} (goal ${t.goal})`);
   }
-  renderAll();
-  log(`wrote ${resultsFile}, bench/RESULTS.md and bench/latency.svg`);
+  if (trial) {
+    log(`trial run: wrote ${resultsFile} (bench/results and bench/RESULTS.md untouched)`);
+  } else {
+    renderAll();
+    log(`wrote ${resultsFile}, bench/RESULTS.md and bench/latency.svg`);
+  }
   if (result.failures) {
     log(`${result.failures.length} scenario(s) failed`);
     process.exit(1);
