@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Measurement } from "./lib/measure.ts";
-import { find, findPrefix, fmt, type Target } from "./lib/targets.ts";
+import { evaluateTargets, find, rssFlatness, findPrefix, fmt, type Target } from "./lib/targets.ts";
 
 // deno-lint-ignore no-explicit-any
 type SizeResult = any;
@@ -172,7 +172,7 @@ export function renderMarkdown(results: SizeResult[]): string {
   const names: string[] = [];
   const byName = new Map<string, Map<string, Target>>();
   for (const r of results) {
-    for (const t of (r.targets ?? []) as Target[]) {
+    for (const t of evaluateTargets(r) as Target[]) {
       const key = t.name.replace(/^list [\d,]+ deep/, "list deepest page (≤ 1M)");
       if (!byName.has(key)) { byName.set(key, new Map()); names.push(key); }
       byName.get(key)!.set(r.size, t);
@@ -308,7 +308,7 @@ function renderSize(r: SizeResult): string {
     out.push(`### Memory of the serving Deno process`);
     out.push("");
     out.push(`${Number(m.requests).toLocaleString("en")} requests, ${m.clients} clients (${m.mix}), ${Math.round(m.requests / m.wallMs * 1000)} req/s. RSS (MiB) every ${Number(m.samples[1]?.requests ?? 0).toLocaleString("en")} requests: ${m.samples.map((s: { rssMiB: number }) => Math.round(s.rssMiB)).join(", ")}. ` +
-      `After warm-up ${m.startMiB} MiB, end ${m.endMiB} MiB, max ${m.maxMiB} MiB${m.secondHalfMiB ? `; second half ${m.secondHalfMiB.min}-${m.secondHalfMiB.max} MiB` : ""}; second-half slope ${m.slopeMiBPer10k} MiB per 10k requests: ${m.flat ? "flat" : "**growing**"}.`);
+      `After warm-up ${m.startMiB} MiB, end ${m.endMiB} MiB, max ${m.maxMiB} MiB${m.secondHalfMiB ? `; second half ${m.secondHalfMiB.min}-${m.secondHalfMiB.max} MiB` : ""}; second-half slope ${m.slopeMiBPer10k} MiB per 10k requests: ${rssFlatness(m.samples).flat ? "flat" : "**growing**"}.`);
     out.push("");
   }
   if (r.plans) {

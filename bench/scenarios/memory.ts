@@ -6,6 +6,7 @@
 import type { BenchContext } from "../lib/context.ts";
 import { log, round3 } from "../lib/measure.ts";
 import { call } from "../lib/server.ts";
+import { rssFlatness } from "../lib/targets.ts";
 
 export interface MemoryResult {
   requests: number;
@@ -89,9 +90,7 @@ export async function runMemory(ctx: BenchContext, options: { requests?: number 
     endMiB: warm[warm.length - 1].rssMiB,
     maxMiB: Math.max(...samples.map((s) => s.rssMiB)),
     slopeMiBPer10k: round3(slope),
-    // Flat: over the second half (V8 sizes its heap during the first), RSS grows by less than
-    // 0.5 MiB per 10k requests and stays within 5% of its lowest sample.
-    flat: slope < 0.5 && Math.max(...half.map((x) => x.rssMiB)) <= Math.min(...half.map((x) => x.rssMiB)) * 1.05,
+    flat: rssFlatness(samples).flat,
     secondHalfMiB: { min: Math.min(...half.map((x) => x.rssMiB)), max: Math.max(...half.map((x) => x.rssMiB)) },
     wallMs: Math.round(wallMs),
     mix: "30% list (20 rows), 20% stats, 20% create, 10% update (else list running), 20% list (1 row); 32 users",
