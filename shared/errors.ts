@@ -15,7 +15,6 @@ export const errorStatus = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,
-  temporal_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -82,12 +81,5 @@ export class PayloadTooLargeError extends ExecutionError {
 export class UnsupportedMediaTypeError extends ExecutionError {
   constructor() {
     super("unsupported_media_type", "request body must be application/json");
-  }
-}
-
-/** Temporal could not be reached for an operation that cannot be deferred. */
-export class TemporalUnavailableExecutionError extends ExecutionError {
-  constructor(message = "Temporal is unreachable; try again later") {
-    super("temporal_unavailable", message);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Execution status rules. The database enforces the same rules (trigger
- * `enforce_execution_lifecycle`); these mirror them so the service can answer with a precise
- * error before writing, and a test checks both agree for every pair.
+ * Execution status rules for TypeScript callers (a worker deciding what it may report, a UI
+ * deciding which actions to offer). The database is the authority: trigger
+ * `enforce_execution_lifecycle` applies the same rules to every write, and the service relies on
+ * it (one UPDATE, ET001 -> 409). A test checks both agree for every pair.
  */
 
 export const executionStatuses = ["pending", "running", "completed", "failed", "cancelled", "timed_out"] as const;
