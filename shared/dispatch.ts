@@ -6,7 +6,7 @@
  */
 import { type Sql, withCaller } from "./db.ts";
 import { TemporalRequestError, TemporalUnavailableError, type TemporalGateway } from "./temporal/gateway.ts";
-import * as repo from "./repository.ts";
+import * as repo from "./repository/executions.ts";
 import type { Caller, ExecutionWithWorkflow } from "./types.ts";
 
 export interface DispatchContext {

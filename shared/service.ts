@@ -5,7 +5,7 @@
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
-import * as repo from "./repository.ts";
+import * as repo from "./repository/executions.ts";
 import { isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
 import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";

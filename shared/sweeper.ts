@@ -12,7 +12,7 @@
  */
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { dispatchExecution } from "./dispatch.ts";
-import * as repo from "./repository.ts";
+import * as repo from "./repository/executions.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
 import { TemporalUnavailableError } from "./temporal/gateway.ts";
 import { serviceCaller } from "./identity.ts";

@@ -10,7 +10,7 @@ import type { Sql } from "./db.ts";
 import { withCaller } from "./db.ts";
 import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
 import { ValidationError } from "./errors.ts";
-import * as repo from "./repository.ts";
+import * as repo from "./repository/executions.ts";
 import { parseInput } from "./schemas.ts";
 import { serviceCaller } from "./identity.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";

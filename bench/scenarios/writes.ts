@@ -3,7 +3,7 @@
  *  - http:     POST /executions-create and /executions-update on the Deno functions server
  *              (real JWT verification, zod, withCaller transaction with RLS, the service's reads);
  *  - service:  the same service calls in-process (no HTTP/JWT), pool like the functions';
- *  - floor:    the repository's own INSERT / UPDATE statement (shared/repository.ts) through
+ *  - floor:    the repository's own INSERT / UPDATE statement (shared/repository/executions.ts) through
  *              postgres.js as superuser in autocommit: no HTTP, no JWT, no transaction with
  *              role + claims, no RLS; pool = clients;
  *  - pgbench:  the same statements from a custom script (bench/pgbench/*.sql), -M extended.
@@ -19,7 +19,7 @@ import postgres from "postgres";
 import { fileURLToPath } from "node:url";
 import { createDatabase } from "../../shared/db.ts";
 import { createExecutionService } from "../../shared/service.ts";
-import * as repo from "../../shared/repository.ts";
+import * as repo from "../../shared/repository/executions.ts";
 import type { Tx } from "../../shared/db.ts";
 import { type BenchContext, userCaller } from "../lib/context.ts";
 import { log, type Measurement, measure } from "../lib/measure.ts";

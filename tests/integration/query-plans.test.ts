@@ -1,6 +1,6 @@
 /**
  * Query plans of the list queries, on 50k executions: the statements the service's
- * listExecutions sends (shared/repository.ts), captured from postgres.js and explained as the
+ * listExecutions sends (shared/repository/executions.ts), captured from postgres.js and explained as the
  * same caller, so the RLS predicates are part of the plan. Each list shape reads its keyset
  * index in order (idx_workflow_executions_created_by / _workflow / _started) and stops after
  * its page: no Sort, no Seq Scan, at any depth. The observed plans go to docs/query-plans.md.
@@ -236,7 +236,7 @@ afterAll(() => {
     "# Query plans of the list queries",
     "",
     "Written by `tests/integration/query-plans.test.ts`; do not edit by hand. The statements the",
-    "service's `listExecutions` sends (`shared/repository.ts`) are captured from postgres.js and",
+    "service's `listExecutions` sends (`shared/repository/executions.ts`) are captured from postgres.js and",
     "explained as the same caller (`set local role` + `request.jwt.claims`, so the RLS predicate",
     `is part of the plan), on PostgreSQL ${version} with ${TOTAL.toLocaleString("en")} executions of ${USERS} users after`,
     `ANALYZE. The user explained owns ${HEAVY.toLocaleString("en")} of them (500 pages); "deep" pages start halfway.`,

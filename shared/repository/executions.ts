@@ -1,11 +1,12 @@
 /**
- * All SQL of the execution module. Every function runs inside a caller's transaction
- * (see db.ts `withCaller`), so RLS scopes what it reads and writes.
+ * The SQL of executions (and the workflow lookups they need). Every function runs inside a
+ * caller's transaction (see db.ts `withCaller`), so RLS scopes what it reads and writes. The
+ * other SQL of the module lives beside this file, one file per domain.
  */
-import type { Tx } from "./db.ts";
-import type { CursorPosition } from "./cursor.ts";
-import type { ExecutionStatus } from "./status.ts";
-import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "./types.ts";
+import type { Tx } from "../db.ts";
+import type { CursorPosition } from "../cursor.ts";
+import type { ExecutionStatus } from "../status.ts";
+import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
 
 /** A row with the workflow's name and the exact cursor position of the row. */
 export interface ExecutionRow {
