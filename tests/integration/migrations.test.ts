@@ -51,7 +51,9 @@ describe("migrations applied by the Supabase CLI", () => {
     expect(byTable("execution_stats_rollup")).toEqual(["SELECT"]);
     expect(byTable("execution_duration_bins")).toEqual(["SELECT"]);
     expect(byTable("execution_owner_duration_bins")).toEqual(["SELECT"]);
-    for (const row of rows) {
+    // The registry of startable workflow types is shared: every user reads all of it.
+    expect(rows.filter((r) => r.tablename === "temporal_workflow_types").map((r) => [r.cmd, r.qual])).toEqual([["SELECT", "true"]]);
+    for (const row of rows.filter((r) => r.tablename !== "temporal_workflow_types")) {
       expect(row.roles).toEqual(["authenticated"]);
       // Every policy scopes by the owner.
       expect(`${row.qual ?? ""} ${row.with_check ?? ""}`).toContain("auth.uid()");
@@ -83,7 +85,7 @@ describe("migrations applied by the Supabase CLI", () => {
       select tgname from pg_trigger where tgrelid = 'public.workflow_executions'::regclass and not tgisinternal order by 1`;
     expect(rows.map((r) => r.tgname)).toEqual([
       "enforce_execution_lifecycle", "execution_cancelled_webhook", "execution_deleted_live_webhook",
-      "execution_inserted_pending_webhook", "fold_deleted_executions", "fold_inserted_executions",
+      "execution_inserted_pending_webhook", "execution_temporal_link", "fold_deleted_executions", "fold_inserted_executions",
       "fold_updated_executions", "truncate_execution_rollups",
     ]);
   });
