@@ -331,7 +331,11 @@ async function seedDemoData(sql: Sql): Promise<void> {
     await tx`insert into public.workflows (id, name, description, created_by)
              values (${DEMO_WORKFLOW_ID}, 'demo-workflow', 'Seeded by the local dev server (npm start)', ${DEMO_USER_ID})
              on conflict (id) do nothing`;
-    // The tracker starts runs of this one in Temporal (npm run demo-worker executes them).
+    // The tracker starts runs of this one in Temporal (npm run demo-worker executes them);
+    // only a registered (type, queue) pair can be named.
+    await tx`insert into public.temporal_workflow_types (workflow_type, task_queue, description)
+             values ('demoWorkflow', ${DEMO_TASK_QUEUE}, 'The demo worker (npm run demo-worker)')
+             on conflict do nothing`;
     await tx`insert into public.workflows (id, name, description, created_by, temporal_workflow_type, task_queue)
              values (${DEMO_DISPATCHED_WORKFLOW_ID}, 'demo-dispatched', 'Started in Temporal by the tracker; run npm run demo-worker',
                      ${DEMO_USER_ID}, 'demoWorkflow', ${DEMO_TASK_QUEUE})

@@ -122,6 +122,7 @@ export async function seed(admin: Sql, rows: number, mode: "triggers" | "replica
         select n, md5('bench-wf-' || n)::uuid, ((n - 1) % ${USERS}) + 1, md5('bench-user-' || (((n - 1) % ${USERS}) + 1))::uuid,
                ln(1500) + sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()), 0.7 + 0.6 * random()
           from generate_series(1, ${WORKFLOWS}) n;
+        insert into public.temporal_workflow_types (workflow_type, task_queue) values ('BenchWorkflow', 'bench') on conflict do nothing;
         insert into public.workflows (id, name, temporal_workflow_type, task_queue, created_by, created_at, updated_at)
         select id, 'workflow-' || n, 'BenchWorkflow', 'bench', owner, now() - interval '120 days', now() - interval '120 days'
           from bench.wf;

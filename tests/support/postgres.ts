@@ -279,6 +279,12 @@ export async function createWorkflow(
   owner: string,
   options: { name?: string; temporalWorkflowType?: string; taskQueue?: string } = {},
 ): Promise<string> {
+  // Only registered (type, queue) pairs can be named (migration 20261201000100); the test's superuser registers it.
+  if (options.temporalWorkflowType && options.taskQueue) {
+    await sql`
+      insert into public.temporal_workflow_types (workflow_type, task_queue)
+      values (${options.temporalWorkflowType}, ${options.taskQueue}) on conflict do nothing`;
+  }
   const [row] = await sql`
     insert into public.workflows (name, created_by, temporal_workflow_type, task_queue)
     values (${options.name ?? `wf-${randomUUID().slice(0, 8)}`}, ${owner},
