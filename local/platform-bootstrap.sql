@@ -35,6 +35,47 @@ $$;
 grant usage on schema public to anon, authenticated, service_role;
 
 -- -------------------------------------------------------------------------------------
+-- STAND-IN for the platform: Supabase's default privileges in schema public.
+--
+-- A Supabase database is initialised (supabase/postgres,
+-- migrations/db/init-scripts/00000000000000-initial-schema.sql, run as `postgres`) with
+--   grant usage on schema public to postgres, anon, authenticated, service_role;
+--   alter default privileges in schema public grant all on tables    to postgres, anon, authenticated, service_role;
+--   alter default privileges in schema public grant all on functions to postgres, anon, authenticated, service_role;
+--   alter default privileges in schema public grant all on sequences to postgres, anon, authenticated, service_role;
+-- and the same `for user supabase_admin`. Migrations (the CLI's `db push`, the dashboard) run
+-- as `postgres`, so every table, view, sequence and function they create in public starts
+-- with ALL for anon, authenticated and service_role (functions also keep PostgreSQL's EXECUTE
+-- for PUBLIC). Our migrations must take away what those roles must not have
+-- (20261201000900_api_privileges.sql), and tests/integration/privileges.test.ts checks the
+-- result against an allow-list; both are only meaningful if the local database starts from the
+-- same defaults, hence this block.
+--
+-- Here the defaults are set for the role applying this file, which is the role that then runs
+-- the migrations (`postgres` in the tests, both for this file and for `supabase db push
+-- --db-url`; PGlite's `postgres` or the DATABASE_URL user in `npm start`), and for `postgres`
+-- when that is another role we may act for. There is no supabase_admin here (its absence is
+-- how local/migrate.ts tells a local database from a Supabase one), so nothing is set for it.
+-- Re-granting a default privilege is a no-op: this block is idempotent like the rest.
+-- -------------------------------------------------------------------------------------
+do $$
+declare
+  migrator name;
+begin
+  for migrator in
+    select distinct r.rolname
+      from pg_roles r
+     where r.rolname in (current_user, 'postgres')
+       and pg_has_role(current_user, r.oid, 'MEMBER')
+  loop
+    execute format('alter default privileges for role %I in schema public grant all on tables to anon, authenticated, service_role', migrator);
+    execute format('alter default privileges for role %I in schema public grant all on sequences to anon, authenticated, service_role', migrator);
+    execute format('alter default privileges for role %I in schema public grant all on functions to anon, authenticated, service_role', migrator);
+  end loop;
+end
+$$;
+
+-- -------------------------------------------------------------------------------------
 -- Schema auth: users and the claim helpers that RLS policies call.
 -- -------------------------------------------------------------------------------------
 create schema if not exists auth;
