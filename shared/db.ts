@@ -4,7 +4,7 @@
  * as PostgREST does. Row Level Security therefore decides what each caller may touch.
  */
 import postgres from "postgres";
-import { ConflictError, InvalidTransitionError, NotFoundError, ValidationError } from "./errors.ts";
+import { translateDatabaseError } from "./database-errors.ts";
 import type { Caller } from "./types.ts";
 
 export type Sql = postgres.Sql;
@@ -72,39 +72,5 @@ async function transactionAsCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) =
     }
   } finally {
     connection.release();
-  }
-}
-
-interface PostgresErrorLike {
-  code?: string;
-  detail?: string;
-  message?: string;
-  constraint_name?: string;
-}
-
-/** Maps the SQLSTATEs our schema raises (and a few standard ones) to typed errors; others pass through. */
-export function translateDatabaseError(error: unknown): unknown {
-  if (!(error instanceof Error) || !("code" in error)) return error;
-  const pg = error as PostgresErrorLike;
-  switch (pg.code) {
-    case "ET001": {
-      const [, from, to] = /from=(\w+) to=(\w+)/.exec(pg.detail ?? "") ?? [];
-      return new InvalidTransitionError(from ?? "unknown", to ?? "unknown", pg.message);
-    }
-    case "ET002":
-      return new ConflictError("that field of an execution cannot change");
-    case "23505": // unique_violation
-      return new ConflictError("an execution with this temporalWorkflowId already exists");
-    case "23503": // foreign_key_violation: the workflow (or owner) does not exist for this caller
-      return new NotFoundError("workflow not found");
-    case "42501": // insufficient_privilege, including RLS with-check failures
-      return new NotFoundError("not found");
-    case "23514": // check_violation (an unknown status, a negative duration...)
-    case "22P02": // invalid_text_representation
-    case "22007": // invalid_datetime_format
-    case "22008": // datetime_field_overflow
-      return new ValidationError("a value has an invalid format");
-    default:
-      return error;
   }
 }

@@ -11,6 +11,8 @@ export const errorStatus = {
   forbidden: 403,
   not_found: 404,
   invalid_transition: 409,
+  terminal_execution: 409,
+  immutable_field: 409,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -60,9 +62,30 @@ export class NotFoundError extends ExecutionError {
   }
 }
 
+/**
+ * A status change the lifecycle forbids for a live execution (running -> pending). `field` is
+ * the API field concerned (always `status`).
+ */
 export class InvalidTransitionError extends ExecutionError {
-  constructor(readonly from: string, readonly to: string, message?: string) {
-    super("invalid_transition", message ?? `an execution cannot go from ${from} to ${to}`, { from, to });
+  constructor(message = "the lifecycle does not allow this status change", readonly field = "status") {
+    super("invalid_transition", message, { field });
+  }
+}
+
+/**
+ * Any change to an execution that is already completed, failed, cancelled or timed out
+ * (repeating it unchanged is fine). `field` names the first field the change touched.
+ */
+export class TerminalExecutionError extends ExecutionError {
+  constructor(readonly field: string, message = "the execution has ended and can no longer change") {
+    super("terminal_execution", message, { field });
+  }
+}
+
+/** A field that is fixed once the execution exists (id, workflowId, startedAt...). */
+export class ImmutableFieldError extends ExecutionError {
+  constructor(readonly field: string, message = `${field} cannot change once the execution exists`) {
+    super("immutable_field", message, { field });
   }
 }
 

@@ -168,7 +168,7 @@ describe("403, 404, 409", () => {
   it("409 invalid_transition, and the row is unchanged", async () => {
     const before = await storedRow(e2e.sql, run.id);
     const error = expectError(await invoke(aliceClient, "executions-update", { body: { id: run.id, status: "pending", output: { x: 1 } } }), 409, "invalid_transition");
-    expect(error.details).toEqual({ from: "running", to: "pending" });
+    expect(error.details).toEqual({ field: "status" });
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 
