@@ -11,7 +11,10 @@
 --      ours. TRUNCATE ignores RLS: one `truncate public.workflow_executions` by any signed-in
 --      user would empty every tenant's executions. TRIGGER would let a user attach a trigger
 --      (given CREATE somewhere) that runs on everyone's writes; REFERENCES lets a user's
---      foreign key probe and pin other tenants' rows. No API client needs any of them.
+--      foreign key probe and pin other tenants' rows. On PostgreSQL 17 and later also MAINTAIN
+--      (LOCK TABLE in any mode, VACUUM, CLUSTER, REINDEX, REFRESH MATERIALIZED VIEW): one
+--      `lock table ... in access exclusive mode` would stop every tenant. (Supabase offers 17;
+--      the embedded PGlite of `npm start` is 17+ too.) No API client needs any of them.
 --   2. Everything from anon. The product has no public data and no anonymous action: every
 --      request is a signed-in user (authenticated) or a backend (service_role); the anon key
 --      only reaches the functions, which refuse it. So anon keeps nothing on our tables,
@@ -95,6 +98,8 @@ do $$
 declare
   -- Security definer functions meant to be called by API clients: none.
   client_definer_functions constant regprocedure[] := array[]::regprocedure[];
+  -- MAINTAIN exists from PostgreSQL 17 on (and is unknown to 15, so it is revoked only here).
+  maintain constant text := case when current_setting('server_version_num')::int >= 170000 then ', maintain' else '' end;
   obj record;
 begin
   -- Relations: tables, partitioned tables, views, materialized views, foreign tables.
@@ -108,7 +113,7 @@ begin
        and not exists (select from pg_depend d
                         where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
   loop
-    execute format('revoke truncate, trigger, references on %s from anon, authenticated', obj.name);
+    execute format('revoke truncate, trigger, references%s on %s from anon, authenticated', maintain, obj.name);
     execute format('revoke all on %s from anon', obj.name);
     if obj.relkind in ('v', 'm') then
       execute format('revoke insert, update, delete on %s from authenticated', obj.name);

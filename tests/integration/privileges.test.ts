@@ -16,7 +16,10 @@
  * Privileges are listed as held on the object itself, whether or not the role may use its
  * schema: EXECUTE on a function in private must be revoked even though private is closed.
  */
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrate as migrateLikeNpmStart } from "../../local/migrate.ts";
 import { asRole, connect, createUser, databaseUrl, type Sql, sqlState } from "../support/postgres.ts";
 
 type Role = "anon" | "authenticated";
@@ -78,7 +81,7 @@ afterAll(async () => {
 });
 
 /** Every privilege anon and authenticated hold on an object of ours, from the catalog. */
-async function heldPrivileges(): Promise<Held[]> {
+async function heldPrivileges(sql: Sql): Promise<Held[]> {
   const [{ version }] = await sql<{ version: number }[]>`select current_setting('server_version_num')::int as version`;
   const tablePrivileges = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", ...(version >= 170000 ? ["MAINTAIN"] : [])];
   // search_path '' so that every name (types of arguments included) is schema-qualified.
@@ -138,21 +141,45 @@ async function heldPrivileges(): Promise<Held[]> {
 
 const line = ({ object, role, privilege }: Held) => `${role} ${privilege} on ${object}`;
 
+/** Fails naming every privilege held but not allow-listed, and every allow-listed one not held. */
+async function expectExactlyAllowed(sql: Sql, where: string) {
+  const actual = new Set((await heldPrivileges(sql)).map(line));
+  const expected = new Set(
+    Object.entries(ALLOWED).flatMap(([object, byRole]) =>
+      ROLES.flatMap((role) => (byRole[role] ?? []).map((privilege) => line({ object, role, privilege })))),
+  );
+  const unexpected = [...actual].filter((l) => !expected.has(l));
+  const missing = [...expected].filter((l) => !actual.has(l));
+  expect(
+    unexpected,
+    `${where}: privileges that are not in the allow-list of tests/integration/privileges.test.ts: revoke them in a migration, ` +
+      "or grant them deliberately and add them to ALLOWED with the reason\n  " + unexpected.join("\n  "),
+  ).toEqual([]);
+  expect(missing, `${where}: allow-listed privileges the database does not grant (the app needs them)\n  ` + missing.join("\n  ")).toEqual([]);
+}
+
+/** Supabase's default privileges in public (see local/platform-bootstrap.sql), as the catalog shows them for `owner`. */
+async function expectSupabaseDefaults(sql: Sql) {
+  const [{ version }] = await sql<{ version: number }[]>`select current_setting('server_version_num')::int as version`;
+  const rows = await sql`
+    select d.defaclobjtype as type, a.grantee::regrole::text as grantee, a.privilege_type as privilege
+      from pg_default_acl d, aclexplode(d.defaclacl) a
+     where d.defaclnamespace = 'public'::regnamespace
+       and d.defaclrole = (select relowner from pg_class where oid = 'public.workflow_executions'::regclass)`;
+  const granted = (type: string, grantee: string) =>
+    rows.filter((r) => r.type === type && r.grantee === grantee).map((r) => r.privilege).sort();
+  const all = ["DELETE", "INSERT", ...(version >= 170000 ? ["MAINTAIN"] : []), "REFERENCES", "SELECT", "TRIGGER", "TRUNCATE", "UPDATE"];
+  for (const grantee of ["anon", "authenticated", "service_role"]) {
+    expect(granted("r", grantee), `tables -> ${grantee}`).toEqual(all);
+    expect(granted("S", grantee), `sequences -> ${grantee}`).toEqual(["SELECT", "UPDATE", "USAGE"]);
+    expect(granted("f", grantee), `functions -> ${grantee}`).toEqual(["EXECUTE"]);
+  }
+}
+
 describe("privileges of the API roles", () => {
   it("the local database has Supabase's default privileges in public for the role that ran the migrations", async () => {
     // Without them this file would pass against a database that is tighter than a real project.
-    const rows = await sql`
-      select d.defaclobjtype as type, a.grantee::regrole::text as grantee, a.privilege_type as privilege
-        from pg_default_acl d, aclexplode(d.defaclacl) a
-       where d.defaclnamespace = 'public'::regnamespace
-         and d.defaclrole = (select relowner from pg_class where oid = 'public.workflow_executions'::regclass)`;
-    const granted = (type: string, grantee: string) =>
-      rows.filter((r) => r.type === type && r.grantee === grantee).map((r) => r.privilege).sort();
-    for (const grantee of ["anon", "authenticated", "service_role"]) {
-      expect(granted("r", grantee), `tables -> ${grantee}`).toEqual(["DELETE", "INSERT", "REFERENCES", "SELECT", "TRIGGER", "TRUNCATE", "UPDATE"]);
-      expect(granted("S", grantee), `sequences -> ${grantee}`).toEqual(["SELECT", "UPDATE", "USAGE"]);
-      expect(granted("f", grantee), `functions -> ${grantee}`).toEqual(["EXECUTE"]);
-    }
+    await expectSupabaseDefaults(sql);
     // So a table created now starts with ALL for anon and authenticated (rolled back).
     const rolledBack = new Error("rolled back");
     let probe: Record<string, boolean> = {};
@@ -168,20 +195,7 @@ describe("privileges of the API roles", () => {
   });
 
   it("anon and authenticated hold exactly the allow-listed privileges on every object of ours", async () => {
-    const held = await heldPrivileges();
-    const actual = new Set(held.map(line));
-    const expected = new Set(
-      Object.entries(ALLOWED).flatMap(([object, byRole]) =>
-        ROLES.flatMap((role) => (byRole[role] ?? []).map((privilege) => line({ object, role, privilege })))),
-    );
-    const unexpected = [...actual].filter((l) => !expected.has(l));
-    const missing = [...expected].filter((l) => !actual.has(l));
-    expect(
-      unexpected,
-      "privileges that are not in the allow-list of tests/integration/privileges.test.ts: revoke them in a migration, " +
-        "or grant them deliberately and add them to ALLOWED with the reason\n  " + unexpected.join("\n  "),
-    ).toEqual([]);
-    expect(missing, "allow-listed privileges the database does not grant (the app needs them)\n  " + missing.join("\n  ")).toEqual([]);
+    await expectExactlyAllowed(sql, "PostgreSQL (migrated by the Supabase CLI)");
   });
 });
 
@@ -229,5 +243,29 @@ describe("what RLS cannot guard is refused", () => {
       }
       expect(await sqlState(tx.savepoint((sp) => sp`select * from public.execution_stats_summary()`))).toBe("42501");
     });
+  });
+});
+
+describe("on npm start's embedded database (PGlite, migrated by local/migrate.ts)", () => {
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer | undefined;
+  let embedded: Sql | undefined;
+  beforeAll(async () => {
+    db = await PGlite.create();
+    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
+    await server.start();
+    embedded = connect(`postgres://postgres:postgres@${server.getServerConn()}/postgres`, { max: 1 });
+    const result = await migrateLikeNpmStart(embedded);
+    expect(result.bootstrapped).toBe(true);
+  });
+  afterAll(async () => {
+    await embedded?.end({ timeout: 1 });
+    await server?.stop();
+    await db?.close();
+  });
+
+  it("has the same default privileges and exactly the allow-listed privileges (PostgreSQL 17+: MAINTAIN revoked too)", async () => {
+    await expectSupabaseDefaults(embedded!);
+    await expectExactlyAllowed(embedded!, "PGlite (npm start)");
   });
 });
