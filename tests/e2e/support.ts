@@ -3,6 +3,11 @@
  * over this run's database, a local JWKS, and clients as apps use them: supabase-js
  * `functions.invoke` with the user's access token, or raw fetch where supabase-js cannot
  * express the request.
+ *
+ * The functions reach the database through PgBouncer in transaction mode (2 server
+ * connections), as Edge Functions reach Postgres through Supavisor on Supabase; `e2e.sql` is
+ * a direct superuser connection for the tests' own checks. ET_TEST_POOLER=direct runs the
+ * functions on a direct connection instead.
  */
 import { createClient, FunctionsHttpError, type FunctionInvokeOptions, type SupabaseClient } from "@supabase/supabase-js";
 import { type FunctionsServer, startFunctionsServer } from "../support/functions-server.ts";
@@ -11,18 +16,29 @@ import { anonToken, type JwksServer, startJwksServer } from "../support/tokens.t
 
 export interface E2E {
   server: FunctionsServer;
+  /** The PgBouncer between the functions and the database; null when ET_TEST_POOLER=direct. */
+  pgbouncer: FunctionsServer["pgbouncer"];
   jwks: JwksServer;
+  /** Direct superuser connection (not through PgBouncer) for the tests' own SQL. */
   sql: Sql;
   anonKey: string;
   stop(): Promise<void>;
 }
 
-export async function startE2E(): Promise<E2E> {
+export interface E2EOptions {
+  /** PgBouncer's server connections; default 2. */
+  poolerSize?: number;
+  /** More environment for the functions. */
+  env?: Record<string, string>;
+}
+
+export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   const jwks = await startJwksServer("ES256");
-  const server = await startFunctionsServer({ databaseUrl: databaseUrl(), jwksUrl: jwks.url });
+  const server = await startFunctionsServer({ databaseUrl: databaseUrl(), jwksUrl: jwks.url, poolerSize: options.poolerSize, env: options.env });
   const sql = connect(databaseUrl(), { max: 4 });
   return {
     server,
+    pgbouncer: server.pgbouncer,
     jwks,
     sql,
     anonKey: await anonToken(),
