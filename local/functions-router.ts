@@ -10,6 +10,7 @@ import { createApp as executionsStats } from "../supabase/functions/executions-s
 import { createApp as executionsUpdate } from "../supabase/functions/executions-update/app.ts";
 import { createApp as executionsWebhook } from "../supabase/functions/executions-webhook/app.ts";
 import { createApp as timeoutSweeper } from "../supabase/functions/timeout-sweeper/app.ts";
+import { createApp as workflows } from "../supabase/functions/workflows/app.ts";
 
 type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -21,6 +22,7 @@ export const functionFactories: Record<string, (runtime: Runtime) => { fetch: Fe
   "executions-stats": executionsStats,
   "executions-webhook": executionsWebhook,
   "timeout-sweeper": timeoutSweeper,
+  workflows,
 };
 
 export function createFunctionsRouter(runtime: Runtime): FetchHandler {

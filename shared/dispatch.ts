@@ -7,6 +7,7 @@
 import { type Sql, withCaller } from "./db.ts";
 import { TemporalRequestError, TemporalUnavailableError, type TemporalGateway } from "./temporal/gateway.ts";
 import * as repo from "./repository/executions.ts";
+import { findWorkflow } from "./repository/workflows.ts";
 import type { Caller, ExecutionWithWorkflow } from "./types.ts";
 
 export interface DispatchContext {
@@ -29,7 +30,7 @@ export const temporalUnreachableMessage =
 
 /** Starts the workflow of a pending execution and records it as running. */
 export async function dispatchExecution(ctx: DispatchContext, execution: ExecutionWithWorkflow): Promise<DispatchResult> {
-  const target = await withCaller(ctx.sql, ctx.caller, (tx) => repo.findWorkflow(tx, execution.workflowId));
+  const target = await withCaller(ctx.sql, ctx.caller, (tx) => findWorkflow(tx, execution.workflowId));
   if (!target?.temporalWorkflowType || !target.taskQueue || !execution.temporalWorkflowId) {
     return await reject(ctx, execution, "cannot start: the workflow has no temporal_workflow_type and task_queue");
   }

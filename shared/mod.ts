@@ -11,6 +11,7 @@ export { type Config, ConfigError, loadConfig, type EnvSource } from "./config.t
 export { createDatabase, type Sql, withCaller } from "./db.ts";
 export { createCallerVerifier, serviceCaller, type VerifyCaller } from "./identity.ts";
 export { createExecutionService, type ExecutionService, type ExecutionServiceDeps } from "./service.ts";
+export { createWorkflowService, type WorkflowService, type WorkflowServiceDeps } from "./workflows.ts";
 export { dispatchExecution } from "./dispatch.ts";
 export { sweep, type SweepOptions, type SweepReport } from "./sweeper.ts";
 export { handleExecutionWebhook } from "./webhook.ts";

@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
 import * as repo from "./repository/executions.ts";
+import { findWorkflow } from "./repository/workflows.ts";
 import { isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
 import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
@@ -53,7 +54,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       if (dispatched) {
         // A workflow of another owner is invisible under RLS; for the service role the
         // (workflow_id, created_by) foreign key rejects it. Either way: 404.
-        const workflow = await repo.findWorkflow(tx, input.workflowId);
+        const workflow = await findWorkflow(tx, input.workflowId);
         if (!workflow) throw new NotFoundError("workflow not found");
         if (!workflow.temporalWorkflowType || !workflow.taskQueue) {
           throw new ConflictError(
@@ -71,7 +72,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         timeoutSeconds: input.timeoutSeconds,
       });
       if (created) return { execution: created, outcome: "created" as const };
-      return { execution: await existingFor(tx, input), outcome: "existing" as const };
+      return { execution: await existingFor(tx, input, owner), outcome: "existing" as const };
     });
 
     if (outcome === "created" && execution.status === "pending") {
@@ -86,14 +87,24 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return { execution, outcome };
   }
 
-  /** The row an idempotent retry refers to; a clash with another workflow or user is a conflict. */
-  async function existingFor(tx: Tx, input: CreateExecutionInput) {
-    const existing = await repo.findExecution(tx, { temporalWorkflowId: input.temporalWorkflowId! });
+  /**
+   * The row an idempotent retry refers to: the owner's own row of that temporalWorkflowId
+   * (unique per owner). A user's insert can only clash with their own rows (a user's row is
+   * `reported`, outside the acted-on uniqueness), so a user's 409 never says anything about
+   * another tenant. A service-role registration can also clash with another owner's acted-on
+   * row, or meet a run the owner only reported themselves (the link cannot be upgraded): 409.
+   */
+  async function existingFor(tx: Tx, input: CreateExecutionInput, owner: string | null) {
+    const existing = await repo.findExecution(tx, { temporalWorkflowId: input.temporalWorkflowId! }, { ownerId: owner ?? caller.userId });
     if (!existing || existing.workflowId !== input.workflowId) {
       throw new ConflictError("temporalWorkflowId is already used by another execution");
     }
+    if (caller.role === "service_role" && existing.temporalLink === "reported") {
+      throw new ConflictError("this user already reported an execution with this temporalWorkflowId themselves; it cannot be registered");
+    }
     return existing;
   }
+
 
   /** One UPDATE; the lifecycle trigger rejects illegal transitions (409) and lets an unchanged terminal repeat through. */
   async function updateExecutionByRef(ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow> {

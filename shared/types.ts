@@ -11,12 +11,20 @@ export type Caller =
   | { role: "authenticated"; userId: string; claims: Record<string, unknown> }
   | { role: "service_role"; userId: null; claims: Record<string, unknown> };
 
+export type TemporalLink = "dispatched" | "registered" | "reported";
+
 export interface Execution {
   id: string;
   workflowId: string;
   createdBy: string;
   temporalWorkflowId: string | null;
   temporalRunId: string | null;
+  /**
+   * How the row is tied to its Temporal run (set by the database, docs/architecture.md §1):
+   * `dispatched` (the tracker started it), `registered` (a service-role caller vouched for it)
+   * or `reported` (a user's own record: the tracker never acts on it in Temporal).
+   */
+  temporalLink: TemporalLink;
   status: ExecutionStatus;
   startedAt: string;
   completedAt: string | null;
@@ -96,4 +104,63 @@ export interface ExecutionStats {
   avgDurationMs: number | null;
   p50DurationMs: number | null;
   p95DurationMs: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflows (shared/workflows.ts)
+// ---------------------------------------------------------------------------------------------
+
+export interface Workflow {
+  id: string;
+  name: string;
+  description: string | null;
+  /** With taskQueue, a pair of the registry (GET /workflows/types): the tracker can start runs of it. Both null: runs are only reported. */
+  temporalWorkflowType: string | null;
+  taskQueue: string | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateWorkflowInput {
+  name: string;
+  description?: string | null;
+  temporalWorkflowType?: string | null;
+  taskQueue?: string | null;
+  /** Owner, for service-role callers only (required for them). */
+  userId?: string;
+}
+
+/** Fields to change (undefined = leave as is); the type and queue change together. */
+export interface UpdateWorkflowInput {
+  name?: string;
+  description?: string | null;
+  temporalWorkflowType?: string | null;
+  taskQueue?: string | null;
+}
+
+export interface ListWorkflowsFilter {
+  limit?: number;
+  cursor?: string;
+  /** Service role only: one owner's workflows. */
+  userId?: string;
+}
+
+export interface WorkflowPage {
+  data: Workflow[];
+  nextCursor: string | null;
+}
+
+/** A (workflow type, task queue) pair the tracker may start, managed by the service role. */
+export interface WorkflowType {
+  workflowType: string;
+  taskQueue: string;
+  description: string | null;
+  createdAt: string;
+}
+
+export interface RegisterWorkflowTypeInput {
+  workflowType: string;
+  taskQueue: string;
+  description?: string | null;
 }

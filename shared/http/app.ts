@@ -39,7 +39,7 @@ export function createFunctionApp(name: string, runtime: Runtime, options: Funct
   app.use("*", cors({
     origin: "*",
     allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret"],
-    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
   }));
   app.use("*", bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }));
 

@@ -14,13 +14,6 @@ export interface ExecutionRow {
   position: CursorPosition;
 }
 
-export interface WorkflowTarget {
-  id: string;
-  name: string;
-  temporalWorkflowType: string | null;
-  taskQueue: string | null;
-}
-
 // deno-lint-ignore no-explicit-any
 type Row = Record<string, any>;
 
@@ -28,7 +21,7 @@ type Row = Record<string, any>;
 // multiplied in the workflows policy's selectivity, underestimated a user's rows and sorted
 // all of them for every page instead of reading the page off the keyset index.
 const executionColumns = (tx: Tx) => tx`
-  e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.status,
+  e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.temporal_link, e.status,
   e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
   e.error_message, e.activities_executed, e.created_at, e.updated_at,
   (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
@@ -46,6 +39,7 @@ function toExecutionRow(row: Row): ExecutionRow {
       createdBy: row.created_by,
       temporalWorkflowId: row.temporal_workflow_id,
       temporalRunId: row.temporal_run_id,
+      temporalLink: row.temporal_link,
       status: row.status,
       startedAt: iso(row.started_at)!,
       completedAt: iso(row.completed_at),
@@ -70,20 +64,38 @@ function toExecutionRow(row: Row): ExecutionRow {
 export const jsonParam = (tx: Tx, value: Json | undefined) =>
   value === undefined || value === null ? null : tx.json(value as Parameters<Tx["json"]>[0]);
 
-export async function findExecution(tx: Tx, ref: ExecutionRef, options: { lock?: boolean } = {}) {
-  const rows = await tx`
-    ${selectExecution(tx)}
-    where ${"id" in ref ? tx`e.id = ${ref.id}` : tx`e.temporal_workflow_id = ${ref.temporalWorkflowId}`}
-    ${options.lock ? tx`for update of e` : tx``}`;
-  return rows.length ? toExecutionRow(rows[0]).execution : null;
+/**
+ * The row a reference addresses. By id: that row (RLS scopes a user to their own). By
+ * temporalWorkflowId (docs/architecture.md §1): for a user, their own row of that id (unique
+ * per owner); for the service role (any role but a user's), the row the tracker acts on
+ * (`temporal_link <> 'reported'`, unique among those), never a row some user merely reported
+ * under that id. The role is read in SQL, so no caller can forget it; the branch that does not
+ * apply is cut by its one-time filter. Two branches of a UNION ALL rather than an OR: the
+ * planner would factor the shared `temporal_workflow_id = $1` out of an OR and lose the partial
+ * index; each branch reads its own unique index (per owner, or over the acted-on rows).
+ * `ownerId` addresses one owner's row of that id instead, whatever the role (a create's
+ * idempotent retry).
+ */
+function refCondition(tx: Tx, ref: ExecutionRef, options: { ownerId?: string | null } = {}) {
+  if ("id" in ref) return tx`id = ${ref.id}`;
+  const temporalWorkflowId = ref.temporalWorkflowId;
+  if (options.ownerId) return tx`(temporal_workflow_id = ${temporalWorkflowId} and created_by = ${options.ownerId}::uuid)`;
+  return tx`id in (
+    select acted.id from public.workflow_executions acted
+     where acted.temporal_workflow_id = ${temporalWorkflowId} and acted.temporal_link <> 'reported'
+       and current_user not in ('authenticated', 'anon')
+    union all
+    select own.id from public.workflow_executions own
+     where own.temporal_workflow_id = ${temporalWorkflowId} and own.created_by = (select auth.uid())
+       and current_user in ('authenticated', 'anon'))`;
 }
 
-export async function findWorkflow(tx: Tx, workflowId: string): Promise<WorkflowTarget | null> {
-  const [row] = await tx`
-    select id, name, temporal_workflow_type, task_queue from public.workflows where id = ${workflowId}`;
-  return row
-    ? { id: row.id, name: row.name, temporalWorkflowType: row.temporal_workflow_type, taskQueue: row.task_queue }
-    : null;
+export async function findExecution(tx: Tx, ref: ExecutionRef, options: { lock?: boolean; ownerId?: string | null } = {}) {
+  const rows = await tx`
+    ${selectExecution(tx)}
+    where ${refCondition(tx, ref, options)}
+    ${options.lock ? tx`for update of e` : tx``}`;
+  return rows.length ? toExecutionRow(rows[0]).execution : null;
 }
 
 export interface InsertExecution {
@@ -99,9 +111,11 @@ export interface InsertExecution {
 }
 
 /**
- * Inserts a row and returns it, or null when the temporalWorkflowId already exists; one
- * statement. A pending row without a temporalWorkflowId gets `execution-<id>` from the
- * lifecycle trigger. A workflow the owner does not own fails the foreign key (23503).
+ * Inserts a row and returns it, or null when it clashes with an existing row on any unique
+ * (the owner's own temporalWorkflowId, or, for a row the tracker will act on, an acted-on
+ * row's); one statement. A pending row gets `execution-<id>` from the lifecycle trigger, and
+ * the database sets its temporal_link (migration 20261201000100). A workflow the owner does not
+ * own fails the foreign key (23503).
  */
 export async function insertExecution(tx: Tx, row: InsertExecution): Promise<ExecutionWithWorkflow | null> {
   const rows = await tx`
@@ -111,7 +125,7 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<Exe
       values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
               ${row.temporalRunId}, ${row.status}::text, ${jsonParam(tx, row.input)}::jsonb,
               now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
-      on conflict (temporal_workflow_id) do nothing
+      on conflict do nothing
       returning *
     )
     select ${executionColumns(tx)} from e`;
@@ -119,9 +133,11 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<Exe
 }
 
 /**
- * Applies the given fields (undefined = leave as is) and returns the row, or null when the
- * caller cannot see it; one statement. The lifecycle trigger decides what may change
- * (ET001 for an illegal transition; repeating a terminal row unchanged is allowed).
+ * Applies the given fields (undefined = leave as is) to the row `ref` addresses (see
+ * refCondition: by temporalWorkflowId, a user's own row or the service role's acted-on row)
+ * and returns it, or null when there is none for this caller; one statement. The lifecycle
+ * trigger decides what may change (ET001 for an illegal transition; repeating a terminal row
+ * unchanged is allowed).
  */
 export async function updateExecution(tx: Tx, ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow | null> {
   const has = (key: keyof UpdateExecutionInput) => patch[key] !== undefined;
@@ -134,7 +150,7 @@ export async function updateExecution(tx: Tx, ref: ExecutionRef, patch: UpdateEx
         duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
         activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),
         temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id)
-      where ${"id" in ref ? tx`id = ${ref.id}` : tx`temporal_workflow_id = ${ref.temporalWorkflowId}`}
+      where ${refCondition(tx, ref)}
       returning *
     )
     select ${executionColumns(tx)} from e`;

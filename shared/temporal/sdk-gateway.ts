@@ -4,8 +4,8 @@
  *
  * It talks to the raw WorkflowService (the same RPCs the HTTP gateway reaches through the HTTP API) rather than
  * `client.workflow.start()`, because only the raw response says whether the start created a run (`started`) and
- * only the raw error carries the existing run id; the payload, status and failure decoding is shared with
- * ./http-gateway.ts so both gateways answer identically.
+ * only the raw error carries the existing run id; the payload, status and failure decoding (./codec.ts) is shared
+ * with ./http-gateway.ts so both gateways answer identically.
  */
 import { Connection, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor, type TLSConfig } from "@temporalio/client";
 import {
@@ -17,6 +17,7 @@ import {
   type WorkflowDescription,
 } from "./gateway.ts";
 import {
+  assertAddressableWorkflowId,
   closeEventDetails,
   encodePayload,
   grpcCodeName,
@@ -26,7 +27,7 @@ import {
   mapRunStatus,
   needsCloseEvent,
   toDate,
-} from "./http-gateway.ts";
+} from "./codec.ts";
 
 export interface SdkTemporalGatewayOptions {
   /** gRPC host:port, e.g. 127.0.0.1:7233 or <ns>.<account>.tmprl.cloud:7233. */
@@ -126,7 +127,7 @@ export async function createSdkTemporalGateway(options: SdkTemporalGatewayOption
 
   return {
     async start(req: StartWorkflowRequest): Promise<StartedWorkflow> {
-      if (!req.workflowId) throw new TemporalRequestError("workflowId must not be empty");
+      assertAddressableWorkflowId(req.workflowId);
       const payloads = req.args.map((arg) => encodePayload(arg));
       try {
         const response = await call("StartWorkflowExecution", () =>
@@ -159,12 +160,16 @@ export async function createSdkTemporalGateway(options: SdkTemporalGatewayOption
     },
 
     describe(workflowId: string, runId?: string): Promise<WorkflowDescription | null> {
-      if (!workflowId) return Promise.reject(new TemporalRequestError("workflowId must not be empty"));
+      try {
+        assertAddressableWorkflowId(workflowId);
+      } catch (err) {
+        return Promise.reject(err);
+      }
       return describeRun(workflowId, runId);
     },
 
     async cancel(workflowId: string, runId?: string, reason?: string): Promise<void> {
-      if (!workflowId) throw new TemporalRequestError("workflowId must not be empty");
+      assertAddressableWorkflowId(workflowId);
       try {
         await call("RequestCancelWorkflowExecution", () =>
           service.requestCancelWorkflowExecution({
@@ -182,7 +187,7 @@ export async function createSdkTemporalGateway(options: SdkTemporalGatewayOption
     },
 
     async terminate(workflowId: string, runId?: string, reason?: string): Promise<void> {
-      if (!workflowId) throw new TemporalRequestError("workflowId must not be empty");
+      assertAddressableWorkflowId(workflowId);
       try {
         await call("TerminateWorkflowExecution", () =>
           service.terminateWorkflowExecution({

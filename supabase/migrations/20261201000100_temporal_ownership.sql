@@ -219,3 +219,11 @@ alter table public.workflows
 
 create index idx_workflows_temporal_workflow_type on public.workflows (temporal_workflow_type, task_queue)
   where temporal_workflow_type is not null;
+
+-- -------------------------------------------------------------------------------------
+-- Workflows over HTTP (supabase/functions/workflows): lists are newest first, keyset-paginated
+-- on (created_at desc, id desc), a user's from their own index, the service role's over all.
+-- -------------------------------------------------------------------------------------
+drop index public.idx_workflows_created_by;
+create index idx_workflows_created_by on public.workflows (created_by, created_at desc, id desc);
+create index idx_workflows_created on public.workflows (created_at desc, id desc);

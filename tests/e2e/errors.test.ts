@@ -172,15 +172,20 @@ describe("403, 404, 409", () => {
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 
-  it("409 conflict: a temporalWorkflowId another user's execution holds", async () => {
+  it("409 conflict: a temporalWorkflowId the caller's own execution of another workflow holds", async () => {
+    const otherWorkflow = await createWorkflow(e2e.sql, alice);
     const error = expectError(
-      await invoke(bobClient, "executions-create", { body: { workflowId: bobWorkflow, temporalWorkflowId: run.temporalWorkflowId } }),
+      await invoke(aliceClient, "executions-create", { body: { workflowId: otherWorkflow, temporalWorkflowId: run.temporalWorkflowId } }),
       409,
       "conflict",
     );
     expect(error.message).toMatch(/temporalWorkflowId/);
+    // Another user's id is no clash (ids are unique per owner), so a 409 never reveals another tenant's id.
+    const bobs = await invoke(bobClient, "executions-create", { body: { workflowId: bobWorkflow, temporalWorkflowId: run.temporalWorkflowId } });
+    expect(bobs.status).toBe(201);
+    expect(bobs.body).toMatchObject({ createdBy: bob, temporalLink: "reported" });
     const [{ n }] = await e2e.sql`select count(*)::int as n from public.workflow_executions where temporal_workflow_id = ${run.temporalWorkflowId}`;
-    expect(n).toBe(1);
+    expect(n).toBe(2);
   });
 });
 

@@ -54,16 +54,16 @@ describe("idempotent create", () => {
     expect(await countFor(twid)).toBe(1);
   });
 
-  it("the same temporalWorkflowId on another workflow, or of another user, is a conflict", async () => {
+  it("the same temporalWorkflowId on another of the user's workflows is a conflict; another user's is no clash (ids are unique per owner)", async () => {
     const twid = `idem-clash-${randomUUID()}`;
     await service().createExecution({ workflowId: workflow, temporalWorkflowId: twid });
     const otherWorkflow = await createWorkflow(sql, user);
     await expect(service().createExecution({ workflowId: otherWorkflow, temporalWorkflowId: twid })).rejects.toBeInstanceOf(ConflictError);
     const other = await createUser(sql);
     const theirs = await createWorkflow(sql, other);
-    await expect(createExecutionService({ sql, caller: userCaller(other), temporal: null }).createExecution({ workflowId: theirs, temporalWorkflowId: twid }))
-      .rejects.toBeInstanceOf(ConflictError);
-    expect(await countFor(twid)).toBe(1);
+    const created = await createExecutionService({ sql, caller: userCaller(other), temporal: null }).createExecution({ workflowId: theirs, temporalWorkflowId: twid });
+    expect(created).toMatchObject({ outcome: "created", execution: { createdBy: other, temporalLink: "reported" } });
+    expect(await countFor(twid)).toBe(2);
   });
 
   it("an unknown workflow is not found", async () => {
