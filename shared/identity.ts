@@ -5,6 +5,7 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from "jose";
 import { UnauthorizedError } from "./errors.ts";
+import { maxJsonDepth, stringIssues, tooDeep } from "./schemas.ts";
 import type { Caller } from "./types.ts";
 
 export interface IdentityOptions {
@@ -66,6 +67,12 @@ function bearerToken(authorization: string | null | undefined): string {
 }
 
 function callerFromClaims(claims: JWTPayload): Caller {
+  // Every claim reaches PostgreSQL (request.jwt.claims, read as jsonb by auth.uid()): a
+  // validly signed token whose claims jsonb cannot hold (a NUL, an unpaired surrogate) or that
+  // nests absurdly deep identifies nobody.
+  if (tooDeep(claims, maxJsonDepth) || stringIssues(claims, 1).length) {
+    throw new UnauthorizedError("token claims cannot be used");
+  }
   if (claims.role === "service_role") {
     return { role: "service_role", userId: null, claims: { ...claims } };
   }

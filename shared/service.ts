@@ -7,7 +7,7 @@ import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
 import * as repo from "./repository/executions.ts";
 import { findWorkflow } from "./repository/workflows.ts";
-import { isTerminal } from "./status.ts";
+import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
 import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
 import type {
@@ -145,14 +145,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     const row = await inCallerTx((tx) => repo.readStats(tx, filter));
     return {
       total: row.total,
-      byStatus: {
-        pending: row.pending,
-        running: row.running,
-        completed: row.completed,
-        failed: row.failed,
-        cancelled: row.cancelled,
-        timed_out: row.timed_out,
-      },
+      byStatus: Object.fromEntries(executionStatuses.map((status) => [status, row[status]])) as Record<ExecutionStatus, number>,
       successRate: row.success_rate,
       avgDurationMs: row.avg_duration_ms,
       p50DurationMs: row.p50_duration_ms,

@@ -16,6 +16,7 @@ import {
   ValidationError,
 } from "../errors.ts";
 import { createExecutionService, type ExecutionService } from "../service.ts";
+import { checkBodyDepth } from "../schemas.ts";
 import type { Caller } from "../types.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -54,16 +55,23 @@ export function createFunctionApp(name: string, runtime: Runtime, options: Funct
   return app;
 }
 
-/** The request body as JSON: 415 unless the body is declared JSON, 400 when it does not parse. */
+/**
+ * The request body as JSON: 415 unless the body is declared JSON, 400 when it does not parse
+ * or nests deeper than `maxBodyDepth` (JSON.parse is iterative; the depth is checked before
+ * anything recursive, such as validation, sees the value).
+ */
 export async function readJsonBody(c: Context): Promise<unknown> {
   const contentType = c.req.header("content-type") ?? "";
   if (!/^application\/([\w.+-]+\+)?json\b/i.test(contentType.trim())) throw new UnsupportedMediaTypeError();
   const text = await c.req.text();
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new ValidationError("request body is not valid JSON", [{ path: "(body)", message: "malformed JSON" }]);
   }
+  checkBodyDepth(body);
+  return body;
 }
 
 /** The URL's query string as a plain object (the last value wins for a repeated key). */

@@ -29,9 +29,30 @@ const executionColumns = (tx: Tx) => tx`
 
 const selectExecution = (tx: Tx) => tx`select ${executionColumns(tx)} from public.workflow_executions e`;
 
-const iso = (value: Date | null) => (value ? value.toISOString() : null);
+/**
+ * A timestamp as ISO 8601, or null: never throws, whatever the column held. postgres.js gives
+ * an Invalid Date for a time JavaScript cannot represent (`infinity`, beyond year 275760);
+ * the schema's bounds (20261201000200) keep such values out, this keeps a list answering if
+ * one ever gets in.
+ */
+const iso = (value: unknown): string | null => {
+  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.toISOString() : null;
+  if (typeof value === "string") {
+    const parsed = new Date(value);
+    return Number.isFinite(parsed.getTime()) ? parsed.toISOString() : null;
+  }
+  return null;
+};
 
-function toExecutionRow(row: Row): ExecutionRow {
+/** A bigint column (duration_ms) as a number, or null; never throws. */
+const count = (value: unknown): number | null => {
+  if (value === null || value === undefined) return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+};
+
+/** Maps a selected row to the API's execution; total over any value the database can hold. */
+export function toExecutionRow(row: Row): ExecutionRow {
   return {
     execution: {
       id: row.id,
@@ -43,7 +64,7 @@ function toExecutionRow(row: Row): ExecutionRow {
       status: row.status,
       startedAt: iso(row.started_at)!,
       completedAt: iso(row.completed_at),
-      durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+      durationMs: count(row.duration_ms),
       timeoutAt: iso(row.timeout_at),
       input: row.input,
       output: row.output,
