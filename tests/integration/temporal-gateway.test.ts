@@ -233,6 +233,20 @@ describe.concurrent.each(implementations)("$name gateway", (impl) => {
     await expect(gateway.terminate(newId("never-started"), randomUUID())).resolves.toBeUndefined();
   });
 
+  it("refuses a workflow id it cannot address (\"..\", \".\", \"/\", control characters, over 1000 bytes) before any request", async () => {
+    for (const workflowId of ["..", ".", "a/b", "a\u0000b", "a\nb", "a\u007fb", "é".repeat(501), ""]) {
+      await expect(gateway.start({ workflowId, workflowType: "completesWorkflow", taskQueue, args: [] }), JSON.stringify(workflowId))
+        .rejects.toBeInstanceOf(TemporalRequestError);
+      await expect(gateway.describe(workflowId)).rejects.toBeInstanceOf(TemporalRequestError);
+      await expect(gateway.cancel(workflowId)).rejects.toBeInstanceOf(TemporalRequestError);
+      await expect(gateway.terminate(workflowId)).rejects.toBeInstanceOf(TemporalRequestError);
+    }
+    // Dots inside an id are fine.
+    const dotted = `...${randomUUID()}`;
+    await gateway.start({ workflowId: dotted, workflowType: "completesWorkflow", taskQueue, args: [{ sleepMs: 0 }] });
+    expect((await waitForClose(gateway, dotted)).status).toBe("completed");
+  });
+
   it("an unknown namespace is a request error, not an unknown workflow", async () => {
     const other = await impl.create(target({ namespace: `missing-${randomUUID()}` }));
     try {
@@ -324,6 +338,26 @@ describe("test worker", () => {
       await first?.stop();
       await second?.stop();
     }
+  });
+});
+
+describe("http gateway: an id that would escape the URL path is refused before any request (fake fetch)", () => {
+  it('".." and "." never reach fetch: they would address /namespaces/<ns>/cancel', async () => {
+    const urls: string[] = [];
+    const gateway = createHttpTemporalGateway({
+      baseUrl: "http://temporal.invalid",
+      namespace: "default",
+      fetch: async (input) => {
+        urls.push(String(input));
+        return new Response("{}", { status: 200 });
+      },
+    });
+    for (const workflowId of ["..", ".", "a/b", "tab\there"]) {
+      await expect(gateway.cancel(workflowId, undefined, "x")).rejects.toBeInstanceOf(TemporalRequestError);
+      await expect(gateway.terminate(workflowId, undefined, "x")).rejects.toBeInstanceOf(TemporalRequestError);
+      await expect(gateway.describe(workflowId)).rejects.toBeInstanceOf(TemporalRequestError);
+    }
+    expect(urls).toEqual([]);
   });
 });
 
