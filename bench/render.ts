@@ -290,13 +290,15 @@ function renderSize(r: SizeResult): string {
   }
   if (r.sweeper) {
     const s = r.sweeper;
+    // Results from before the per-phase report have report.timedOut.
+    const timedOut = s.report.deadlines?.timedOut ?? s.report.timedOut;
     out.push(`### Timeout sweeper`);
     out.push("");
     out.push(`\`sweep()\` (shared/sweeper.ts, temporal: null, batch ${s.batchSize}) over ${Number(s.overdue).toLocaleString("en")} overdue running executions (inserted in ${(s.insertOverdueMs / 1000).toFixed(1)} s), while ${s.writers} writers create and complete executions over HTTP.`);
     out.push("");
     out.push(table(["", ""], [
-      ["sweep time", `${(s.sweepMs / 1000).toFixed(2)} s (${Math.round(s.report.timedOut / s.sweepMs * 1000).toLocaleString("en")} rows/s)`],
-      ["timed out / still overdue after", `${Number(s.report.timedOut).toLocaleString("en")} / ${s.remainingOverdue}`],
+      ["sweep time", `${(s.sweepMs / 1000).toFixed(2)} s (${Math.round(timedOut / s.sweepMs * 1000).toLocaleString("en")} rows/s)`],
+      ["timed out / still overdue after", `${Number(timedOut).toLocaleString("en")} / ${s.remainingOverdue}`],
       ["batches (transactions)", `${s.batches}, p50 ${fmt(s.batchMs.p50)} ms, max ${fmt(s.batchMs.max)} ms`],
     ]));
     out.push("");

@@ -20,6 +20,12 @@ export interface Config {
   webhookSecret: string | null;
   /** The sweeper deletes terminal executions older than this many days; null keeps them. */
   retentionDays: number | null;
+  /**
+   * Wall-clock budget of one sweeper invocation in ms (SWEEP_BUDGET_MS, default 25,000): it
+   * stops itself in time and the next one resumes. Edge Functions are stopped at 150 s (free)
+   * or 400 s (paid) of wall clock, and at 2 s of CPU.
+   */
+  sweepBudgetMs: number;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -75,6 +81,12 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     problems.push(`EXECUTION_RETENTION_DAYS must be a whole number of days, got "${retentionText}"`);
   }
 
+  const budgetText = read("SWEEP_BUDGET_MS") ?? "25000";
+  const sweepBudgetMs = Number(budgetText);
+  if (!Number.isInteger(sweepBudgetMs) || sweepBudgetMs < 100 || sweepBudgetMs > 390_000) {
+    problems.push(`SWEEP_BUDGET_MS must be whole milliseconds from 100 to 390000 (under the Edge Runtime's 400 s wall clock), got "${budgetText}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -86,5 +98,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     temporalApiKey: read("TEMPORAL_API_KEY"),
     webhookSecret: read("WEBHOOK_SECRET"),
     retentionDays,
+    sweepBudgetMs,
   };
 }

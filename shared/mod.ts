@@ -13,7 +13,7 @@ export { createCallerVerifier, serviceCaller, type VerifyCaller } from "./identi
 export { createExecutionService, type ExecutionService, type ExecutionServiceDeps } from "./service.ts";
 export { createWorkflowService, type WorkflowService, type WorkflowServiceDeps } from "./workflows.ts";
 export { dispatchExecution } from "./dispatch.ts";
-export { sweep, type SweepOptions, type SweepReport } from "./sweeper.ts";
+export { type PhaseReport, sweep, type SweeperDeps, type SweepOptions, type SweepReport } from "./sweeper.ts";
 export { handleExecutionWebhook } from "./webhook.ts";
 export * from "./temporal/gateway.ts";
 export { createHttpTemporalGateway } from "./temporal/http-gateway.ts";

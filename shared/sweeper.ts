@@ -1,29 +1,55 @@
 /**
- * The timeout sweeper: no execution stays "running" (or "pending") forever. Each run, in
- * bounded batches:
- *  1. live executions past `timeout_at` are marked timed_out and their Temporal runs terminated;
- *  2. running executions whose Temporal run already closed take Temporal's outcome
- *     (completed + result, failed + message, cancelled, terminated -> cancelled, timed out);
- *  3. pending executions older than a threshold are dispatched again (never started twice:
- *     the Temporal workflow id is fixed per execution);
- *  4. optionally, terminal executions older than the retention period are deleted.
- * Rows are claimed with `for update skip locked` and a lease (`temporal_checked_at`), so
- * concurrent sweepers never handle the same row. Runs as the service role.
+ * The timeout sweeper: no execution stays "running" (or "pending") forever, and one bad row
+ * never stops it for anyone. A sweep is five phases over one report:
+ *
+ *   deadlines   live rows past `timeout_at` end: a reported row as timed_out at once, a row
+ *               the tracker acts on in Temporal with a stop request (by trigger) that the
+ *               stop phase sends and that ends it once Temporal confirms;
+ *   reconcile   running rows the tracker acts on in Temporal whose run closed without anybody
+ *               reporting it take Temporal's outcome (never a `reported` row: docs/architecture.md §1);
+ *   redispatch  pending rows whose dispatch never happened are dispatched (never twice: the
+ *               Temporal workflow id is fixed per execution);
+ *   stops       due stop requests (cancels, deadlines, deletes) are sent to Temporal and
+ *               confirmed (shared/stops.ts `processStopRequests`, which backs off on its own);
+ *   retention   optionally, terminal rows older than the retention period are deleted.
+ *
+ * Each phase handles each row on its own. A row that fails is counted in its phase's report,
+ * logged with its id, backed off, and after `maxAttempts` parked with an errorMessage that says
+ * why (public.execution_sweep_failures); the other rows and phases go on. A batch statement that
+ * fails is retried row by row, so a row no statement can handle only ever costs itself.
+ *
+ * One invocation stops itself inside `budgetMs` (checked between batches and between rows; a row
+ * already started finishes): each phase first gets an equal share of what is left of the budget,
+ * then the phases cut short share the rest. The report says `complete: false` and, per phase, how
+ * many due rows it left; the next invocation resumes with them. Rows are claimed with
+ * `for update skip locked` and a lease, so concurrent sweepers never handle the same row. Runs as
+ * the service role; all SQL is in repository/sweeper.ts.
  */
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { dispatchExecution } from "./dispatch.ts";
-import * as repo from "./repository/executions.ts";
+import { serviceCaller } from "./identity.ts";
+import { processStopRequests, type StopReport } from "./stops.ts";
+import * as executions from "./repository/executions.ts";
+import * as repo from "./repository/sweeper.ts";
+import type { ClaimedRow, ClaimScope, OverdueRow, Outcome, SweepPhase } from "./repository/sweeper.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
 import { TemporalUnavailableError } from "./temporal/gateway.ts";
-import { serviceCaller } from "./identity.ts";
 import type { Json } from "./types.ts";
+
+/** What the sweeper runs on: the same shape as the functions' runtime. */
+export interface SweeperDeps {
+  sql: Sql;
+  /** Null when Temporal is not configured: only deadlines and retention run. */
+  temporal: TemporalGateway | null;
+  log: (message: string, error?: unknown) => void;
+}
 
 export interface SweepOptions {
   /** Rows per batch (one short transaction each). */
   batchSize?: number;
-  /** Upper bound of batches per step and run, so one run always ends. */
+  /** Upper bound of batches per phase and run. */
   maxBatches?: number;
-  /** A live row is compared with Temporal at most this often. */
+  /** A running row is compared with Temporal at most this often. */
   recheckAfterSeconds?: number;
   /** Pending rows older than this are dispatched again. */
   redispatchAfterSeconds?: number;
@@ -31,20 +57,73 @@ export interface SweepOptions {
   retentionDays?: number | null;
   /** Temporal calls in flight at once. */
   concurrency?: number;
+  /** Wall-clock budget of one invocation, in ms (shared/config.ts SWEEP_BUDGET_MS). */
+  budgetMs?: number;
+  /** A row that fails this many times in a phase is parked there. */
+  maxAttempts?: number;
+  /** Backoff after a row's first failure, doubling with each further one (at most an hour). */
+  retryAfterSeconds?: number;
+  /** A cancel Temporal does not honour this long is escalated to terminate (STOP_ESCALATE_AFTER_SECONDS); null: shared/stops.ts's default. */
+  stopEscalateAfterSeconds?: number | null;
+}
+
+export type PhaseName = "deadlines" | "reconcile" | "redispatch" | "stops" | "retention";
+
+/** What every phase reports. */
+export interface PhaseReport {
+  /**
+   * Null when the phase ran out of due rows; otherwise why it stopped with rows left:
+   * `budget` (the invocation's time ran out), `max_batches`, `temporal_unreachable`.
+   * A phase with nothing to do (no Temporal configured, no retention period) is not stopped.
+   */
+  stoppedBy: "budget" | "max_batches" | "temporal_unreachable" | null;
+  /** Due rows it left for the next run (counted up to 10,000); 0 when it was not stopped. */
+  left: number;
+  /** Rows that failed in this run (each is backed off, then parked). */
+  failures: number;
+  /** Rows parked in this run: the phase no longer tries them. */
+  parked: number;
+  /** The ids of the rows that failed (at most 20). */
+  failedIds: string[];
 }
 
 export interface SweepReport {
-  timedOut: number;
-  reconciled: { completed: number; failed: number; cancelled: number; timed_out: number };
-  stillRunning: number;
-  unknownToTemporal: number;
-  redispatched: number;
-  /** Pending rows that can never start (no workflow type, refused by Temporal): marked failed. */
-  rejected: number;
-  stillPending: number;
-  deleted: number;
-  temporalErrors: number;
+  /** False when the time budget cut a phase short: invoke again to continue. */
+  complete: boolean;
+  elapsedMs: number;
+  budgetMs: number;
+  /** False when Temporal could not be reached (or is not configured). */
   temporalReachable: boolean;
+  deadlines: PhaseReport & {
+    /** Reported rows ended as timed_out. */
+    timedOut: number;
+    /** Rows the tracker acts on in Temporal: a stop request (reason timeout) for the stop phase. */
+    stopRequested: number;
+  };
+  reconcile: PhaseReport & {
+    completed: number;
+    failed: number;
+    cancelled: number;
+    timed_out: number;
+    /** Compared with Temporal and still running there. */
+    stillRunning: number;
+    /** Temporal has no such workflow (each is a failure of the row). */
+    unknownToTemporal: number;
+  };
+  redispatch: PhaseReport & {
+    started: number;
+    /** Can never start (no workflow type, refused by Temporal): marked failed. */
+    rejected: number;
+  };
+  stops: PhaseReport & {
+    /** Stop actions Temporal accepted (cancel + terminate). */
+    sent: number;
+    /** What shared/stops.ts reported; null when the phase did not run. */
+    requests: StopReport | null;
+  };
+  retention: PhaseReport & {
+    deleted: number;
+  };
 }
 
 /**
@@ -54,6 +133,8 @@ export interface SweepReport {
  */
 export const claimLeaseSeconds = 10;
 
+export const defaultSweepBudgetMs = 25_000;
+
 const defaults = {
   batchSize: 1000,
   maxBatches: 200,
@@ -61,162 +142,139 @@ const defaults = {
   redispatchAfterSeconds: 30,
   retentionDays: null,
   concurrency: 16,
+  budgetMs: defaultSweepBudgetMs,
+  maxAttempts: 5,
+  retryAfterSeconds: 30,
+  stopEscalateAfterSeconds: null,
 } satisfies Required<SweepOptions>;
 
-export async function sweep(
-  deps: { sql: Sql; temporal: TemporalGateway | null; log?: (message: string, error?: unknown) => void },
-  options: SweepOptions = {},
-): Promise<SweepReport> {
-  const o = { ...defaults, ...options };
-  const log = deps.log ?? ((message, error) => console.error(message, error));
-  const inServiceTx = <T>(work: (tx: Tx) => Promise<T>) => withCaller(deps.sql, serviceCaller, work);
-  const report: SweepReport = {
-    timedOut: 0,
-    reconciled: { completed: 0, failed: 0, cancelled: 0, timed_out: 0 },
-    stillRunning: 0,
-    unknownToTemporal: 0,
-    redispatched: 0,
-    rejected: 0,
-    stillPending: 0,
-    deleted: 0,
-    temporalErrors: 0,
-    temporalReachable: deps.temporal !== null,
+const maxRetryAfterSeconds = 3600;
+const leftCountLimit = 10_000;
+const failedIdsShown = 20;
+/** Never started by anyone: ids the tracker starts are `execution-<uuid>`, and this one names no execution. */
+const reachabilityProbeId = "execution-tracker-reachability-probe";
+
+const phaseOrder: PhaseName[] = ["deadlines", "reconcile", "redispatch", "stops", "retention"];
+
+export async function sweep(deps: SweeperDeps, options: SweepOptions = {}): Promise<SweepReport> {
+  const run = new SweepRun(deps, { ...defaults, ...options });
+  const phases: Record<PhaseName, (run: SweepRun) => Promise<void>> = {
+    deadlines: endOverdueRows,
+    reconcile: adoptClosedRuns,
+    redispatch: redispatchPendingRows,
+    stops: sendStops,
+    retention: deleteExpiredRows,
   };
-  const temporalCall = async (what: string, call: () => Promise<unknown>) => {
-    try {
-      await call();
-    } catch (error) {
-      report.temporalErrors++;
-      if (error instanceof TemporalUnavailableError) report.temporalReachable = false;
-      else log(`sweeper: ${what} failed`, error);
-    }
-  };
-
-  // 1. Deadlines. The record is ended first (the deadline passed, whatever Temporal says),
-  //    then the runs are terminated.
-  for (let batch = 0; batch < o.maxBatches; batch++) {
-    const ended = await inServiceTx((tx) => timeOutOverdue(tx, o.batchSize));
-    report.timedOut += ended.length;
-    if (deps.temporal) {
-      const temporal = deps.temporal;
-      await inParallel(ended.filter((row) => row.temporal_workflow_id), o.concurrency, (row) =>
-        temporalCall(`terminate ${row.temporal_workflow_id}`, () =>
-          temporal.terminate(row.temporal_workflow_id!, row.temporal_run_id ?? undefined, "execution timed out (timeout_at passed)")));
-    }
-    if (ended.length < o.batchSize) break;
+  // First each phase gets an equal share of what is left of the budget, so no phase (one
+  // tenant's flood of overdue rows) starves the others; then the phases cut short get the rest.
+  for (const [index, name] of phaseOrder.entries()) {
+    await run.phase(name, phases[name], 1 / (phaseOrder.length - index));
   }
-
-  if (deps.temporal) {
-    const temporal = deps.temporal;
-    // 2. Running rows whose run closed without anybody reporting it.
-    for (let batch = 0; batch < o.maxBatches && report.temporalReachable; batch++) {
-      const claimed = await inServiceTx((tx) => claimLive(tx, "running", o.recheckAfterSeconds, o.batchSize));
-      await inParallel(claimed, o.concurrency, async (row) => {
-        let description: WorkflowDescription | null = null;
-        await temporalCall(`describe ${row.temporal_workflow_id}`, async () => {
-          description = await temporal.describe(row.temporal_workflow_id!);
-        });
-        const outcome = description ? outcomeOf(description) : null;
-        if (description === null) {
-          if (report.temporalReachable) report.unknownToTemporal++;
-          else await inServiceTx((tx) => releaseClaim(tx, row.id));
-        } else if (!outcome) {
-          report.stillRunning++;
-        } else if (await inServiceTx((tx) => adoptOutcome(tx, row.id, outcome))) {
-          report.reconciled[outcome.status]++;
-        }
-      });
-      if (claimed.length < o.batchSize) break;
-    }
-
-    // 3. Pending rows whose dispatch never happened (Temporal was down, a crash in between).
-    for (let batch = 0; batch < o.maxBatches && report.temporalReachable; batch++) {
-      const claimed = await inServiceTx((tx) => claimLive(tx, "pending", o.redispatchAfterSeconds, o.batchSize));
-      await inParallel(claimed, o.concurrency, async (row) => {
-        const execution = await inServiceTx((tx) => repo.findExecution(tx, { id: row.id }));
-        if (execution?.status !== "pending") return;
-        try {
-          const result = await dispatchExecution({ sql: deps.sql, caller: serviceCaller, temporal }, execution);
-          if (result.outcome === "started") report.redispatched++;
-          else if (result.outcome === "rejected") report.rejected++;
-          else {
-            report.stillPending++;
-            report.temporalReachable = false;
-            await inServiceTx((tx) => releaseClaim(tx, row.id));
-          }
-        } catch (error) {
-          report.temporalErrors++;
-          log(`sweeper: dispatch of ${row.id} failed`, error);
-        }
-      });
-      if (claimed.length < o.batchSize) break;
-    }
+  for (const name of phaseOrder) {
+    if (run.report[name].stoppedBy === "budget") await run.phase(name, phases[name], 1);
   }
+  await run.countWhatIsLeft();
+  return run.finish();
+}
 
-  // 4. Retention.
-  if (o.retentionDays !== null) {
-    for (let batch = 0; batch < o.maxBatches; batch++) {
-      const deleted = await inServiceTx((tx) => deleteExpired(tx, o.retentionDays!, o.batchSize));
-      report.deleted += deleted;
-      if (deleted < o.batchSize) break;
-    }
+// ---------------------------------------------------------------------------------------------
+// The phases
+// ---------------------------------------------------------------------------------------------
+
+async function endOverdueRows(run: SweepRun): Promise<void> {
+  const report = run.report.deadlines;
+  await run.inBatches("deadlines", async () => {
+    const ended = await run.batchOrEachRow<OverdueRow>("deadlines", {
+      batch: async (tx, scope) => {
+        await repo.markStopsAsSweepers(tx);
+        return await repo.timeOutOverdue(tx, scope);
+      },
+      ids: (tx, scope) => repo.overdueIds(tx, scope),
+    });
+    for (const row of ended.rows) report[row.status === "timed_out" ? "timedOut" : "stopRequested"]++;
+    return ended.full;
+  });
+}
+
+async function adoptClosedRuns(run: SweepRun): Promise<void> {
+  const temporal = run.temporal;
+  if (!temporal) return;
+  const report = run.report.reconcile;
+  await run.inBatches("reconcile", async () => {
+    const claimed = await run.claimLive("reconcile", run.options.recheckAfterSeconds);
+    await run.eachClaimed("reconcile", claimed.rows, async (row) => {
+      const description = await temporal.describe(row.temporalWorkflowId);
+      if (!description) {
+        report.unknownToTemporal++;
+        throw new Error(`Temporal has no workflow ${JSON.stringify(row.temporalWorkflowId)} (it never started, or its history is gone)`);
+      }
+      const outcome = outcomeOf(description);
+      if (!outcome) {
+        report.stillRunning++;
+        return;
+      }
+      if (await run.inServiceTx((tx) => repo.adoptOutcome(tx, row.id, outcome))) report[outcome.status]++;
+    });
+    return claimed.full;
+  });
+}
+
+async function redispatchPendingRows(run: SweepRun): Promise<void> {
+  const temporal = run.temporal;
+  if (!temporal) return;
+  const report = run.report.redispatch;
+  await run.inBatches("redispatch", async () => {
+    const claimed = await run.claimLive("redispatch", run.options.redispatchAfterSeconds);
+    await run.eachClaimed("redispatch", claimed.rows, async (row) => {
+      const execution = await run.inServiceTx((tx) => executions.findExecution(tx, { id: row.id }));
+      if (execution?.status !== "pending") return; // moved on meanwhile
+      const result = await dispatchExecution({ sql: run.deps.sql, caller: serviceCaller, temporal, log: run.deps.log }, execution);
+      if (result.outcome === "queued") throw new TemporalUnavailableError(result.message);
+      if (result.outcome === "started") report.started++;
+      else if (result.outcome === "rejected") report.rejected++;
+    });
+    return claimed.full;
+  });
+}
+
+/** Due stop requests, sent and confirmed by shared/stops.ts; it stops claiming when the phase's time is up. */
+async function sendStops(run: SweepRun): Promise<void> {
+  const report = run.report.stops;
+  const { stopEscalateAfterSeconds } = run.options;
+  const requests = await processStopRequests(run.deps, {
+    stopClaimingAt: Date.now() + run.msLeft(),
+    ...(stopEscalateAfterSeconds === null ? {} : { escalateAfterSeconds: stopEscalateAfterSeconds }),
+  });
+  report.requests = report.requests ? addCounts(report.requests, requests) : requests; // a second pass adds up
+  report.sent = report.requests.sent.cancel + report.requests.sent.terminate;
+  report.failures = report.requests.failed;
+  if (!requests.temporalReachable) run.temporalReachable = false;
+  if (!run.hasTime()) report.stoppedBy = "budget";
+}
+
+async function deleteExpiredRows(run: SweepRun): Promise<void> {
+  const retentionDays = run.options.retentionDays;
+  if (retentionDays === null) return;
+  const report = run.report.retention;
+  await run.inBatches("retention", async () => {
+    const deleted = await run.batchOrEachRow<string>("retention", {
+      batch: (tx, scope) => repo.deleteExpired(tx, retentionDays, scope),
+      ids: (tx, scope) => repo.expiredIds(tx, retentionDays, scope),
+    });
+    report.deleted += deleted.rows.length;
+    return deleted.full;
+  });
+}
+
+/** The sum of two reports' counts (numbers, nested); other fields from the later one. */
+function addCounts<T>(a: T, b: T): T {
+  if (typeof a === "number" && typeof b === "number") return (a + b) as T;
+  if (a && b && typeof a === "object" && typeof b === "object") {
+    const sum: Record<string, unknown> = { ...(b as Record<string, unknown>) };
+    for (const [key, value] of Object.entries(a as Record<string, unknown>)) sum[key] = addCounts(value, (b as Record<string, unknown>)[key]);
+    return sum as T;
   }
-  return report;
-}
-
-interface LiveRow {
-  id: string;
-  temporal_workflow_id: string | null;
-  temporal_run_id: string | null;
-}
-
-async function timeOutOverdue(tx: Tx, limit: number): Promise<LiveRow[]> {
-  return await tx<LiveRow[]>`
-    with overdue as (
-      select id from public.workflow_executions
-       where status in ('pending', 'running') and timeout_at is not null and timeout_at < now()
-       order by timeout_at
-       limit ${limit}
-       for update skip locked
-    )
-    update public.workflow_executions e
-       set status = 'timed_out',
-           error_message = coalesce(e.error_message, 'timed out: no result before ' || to_char(e.timeout_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-      from overdue
-     where e.id = overdue.id
-    returning e.id, e.temporal_workflow_id, e.temporal_run_id`;
-}
-
-/** Takes a lease on live rows checked longest ago (skipping rows other sweepers hold). */
-async function claimLive(tx: Tx, status: "pending" | "running", olderThanSeconds: number, limit: number): Promise<LiveRow[]> {
-  return await tx<LiveRow[]>`
-    with due as (
-      select id from public.workflow_executions
-       where status = ${status}::text
-         and temporal_workflow_id is not null
-         and coalesce(temporal_checked_at, started_at) < now() - make_interval(secs => ${olderThanSeconds})
-         and (temporal_checked_at is null or temporal_checked_at < now() - make_interval(secs => ${claimLeaseSeconds}))
-       order by status, coalesce(temporal_checked_at, started_at)
-       limit ${limit}
-       for update skip locked
-    )
-    update public.workflow_executions e
-       set temporal_checked_at = now()
-      from due
-     where e.id = due.id
-    returning e.id, e.temporal_workflow_id, e.temporal_run_id`;
-}
-
-/** Gives a claimed row back (Temporal was unreachable), so the next run retries it at once. */
-async function releaseClaim(tx: Tx, id: string): Promise<void> {
-  await tx`update public.workflow_executions set temporal_checked_at = null where id = ${id}`;
-}
-
-interface Outcome {
-  status: "completed" | "failed" | "cancelled" | "timed_out";
-  output?: Json;
-  errorMessage?: string;
-  completedAt: Date | null;
+  return b;
 }
 
 /** Temporal's final state as an execution outcome; null while the run is still going. */
@@ -238,37 +296,304 @@ export function outcomeOf(run: WorkflowDescription): Outcome | null {
   }
 }
 
-/** Records Temporal's outcome unless the row moved on meanwhile (then the report wins). */
-async function adoptOutcome(tx: Tx, id: string, outcome: Outcome): Promise<boolean> {
-  const updated = await tx`
-    update public.workflow_executions
-       set status = ${outcome.status}::text,
-           output = coalesce(${repo.jsonParam(tx, outcome.output)}::jsonb, output),
-           error_message = coalesce(error_message, ${outcome.errorMessage ?? null}::text),
-           completed_at = greatest(started_at, coalesce(${outcome.completedAt}::timestamptz, now()))
-     where id = ${id} and status = 'running'
-    returning id`;
-  return updated.length > 0;
+// ---------------------------------------------------------------------------------------------
+// One run: options, clock, report, and the per-row handling every phase shares
+// ---------------------------------------------------------------------------------------------
+
+/** What a phase gives up with (at most the action, in its errorMessage). */
+const phaseAction: Record<SweepPhase, string> = {
+  deadlines: "to time out this execution",
+  reconcile: "to record the outcome of this execution's Temporal run",
+  redispatch: "to start this execution in Temporal",
+  retention: "to delete this expired execution",
+};
+
+class SweepRun {
+  readonly report: SweepReport;
+  readonly temporal: TemporalGateway | null;
+  temporalReachable: boolean;
+  private readonly started = performance.now();
+  private readonly deadline: number;
+  private phaseDeadline = 0;
+  /** This run's failures per phase: never claimed again in the same run. */
+  private readonly failed: Record<SweepPhase, string[]> = { deadlines: [], reconcile: [], redispatch: [], retention: [] };
+
+  constructor(readonly deps: SweeperDeps, readonly options: Required<SweepOptions>) {
+    this.temporal = deps.temporal;
+    this.temporalReachable = deps.temporal !== null;
+    this.deadline = this.started + options.budgetMs;
+    const phase = (): PhaseReport => ({ stoppedBy: null, left: 0, failures: 0, parked: 0, failedIds: [] });
+    this.report = {
+      complete: true,
+      elapsedMs: 0,
+      budgetMs: options.budgetMs,
+      temporalReachable: this.temporalReachable,
+      deadlines: { ...phase(), timedOut: 0, stopRequested: 0 },
+      reconcile: { ...phase(), completed: 0, failed: 0, cancelled: 0, timed_out: 0, stillRunning: 0, unknownToTemporal: 0 },
+      redispatch: { ...phase(), started: 0, rejected: 0 },
+      stops: { ...phase(), sent: 0, requests: null },
+      retention: { ...phase(), deleted: 0 },
+    };
+  }
+
+  /** Runs one phase with `share` of the budget that is left. */
+  async phase(name: PhaseName, work: (run: SweepRun) => Promise<void>, share: number): Promise<void> {
+    const now = performance.now();
+    this.phaseDeadline = now + Math.max(0, this.deadline - now) * share;
+    this.report[name].stoppedBy = null;
+    await work(this);
+  }
+
+  /** True while the phase may start another batch or row. */
+  hasTime(): boolean {
+    return this.msLeft() > 0;
+  }
+
+  msLeft(): number {
+    return Math.min(this.deadline, this.phaseDeadline) - performance.now();
+  }
+
+  inServiceTx<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return withCaller(this.deps.sql, serviceCaller, async (tx) => {
+      try {
+        return await work(tx);
+      } catch (error) {
+        throw keepDatabaseMessage(error);
+      }
+    });
+  }
+
+  /** Runs `batch` until it says the last batch was not full, the phase stops, or its time is up. */
+  async inBatches(name: PhaseName, batch: () => Promise<boolean>): Promise<void> {
+    const report = this.report[name];
+    for (let n = 0; ; n++) {
+      if (n >= this.options.maxBatches) return void (report.stoppedBy = "max_batches");
+      if (!this.hasTime()) return void (report.stoppedBy = "budget");
+      const full = await batch();
+      if (!full || report.stoppedBy) return;
+    }
+  }
+
+  /**
+   * One batch of a set-based statement; when it fails, the same work row by row, each row in a
+   * transaction of its own, so only the rows that fail are failures. `full`: there may be more.
+   */
+  async batchOrEachRow<R>(
+    phase: SweepPhase,
+    statements: {
+      batch: (tx: Tx, scope: ClaimScope) => Promise<R[]>;
+      ids: (tx: Tx, scope: ClaimScope) => Promise<string[]>;
+    },
+  ): Promise<{ rows: R[]; full: boolean }> {
+    const limit = this.options.batchSize;
+    const skip = this.failed[phase];
+    try {
+      const rows = await this.inServiceTx((tx) => statements.batch(tx, { limit, skip }));
+      return { rows, full: rows.length >= limit };
+    } catch (error) {
+      if (isInfrastructureError(error)) throw error;
+      this.deps.log(`sweeper: a ${phase} batch failed; handling its rows one by one`, error);
+    }
+    const ids = await this.inServiceTx((tx) => statements.ids(tx, { limit, skip }));
+    const rows: R[] = [];
+    for (const id of ids) {
+      if (!this.hasTime()) {
+        this.report[phase].stoppedBy = "budget";
+        return { rows, full: true };
+      }
+      try {
+        rows.push(...(await this.inServiceTx((tx) => statements.batch(tx, { limit: 1, skip: [], id }))));
+      } catch (error) {
+        await this.rowFailed(phase, id, error);
+      }
+    }
+    return { rows, full: ids.length >= limit };
+  }
+
+  /** Claims a batch of due live rows for `phase` (row by row if the batch claim fails). */
+  claimLive(phase: "reconcile" | "redispatch", olderThanSeconds: number) {
+    const claim = { phase, olderThanSeconds, leaseSeconds: claimLeaseSeconds };
+    return this.batchOrEachRow<ClaimedRow>(phase, {
+      batch: (tx, scope) => repo.claimLive(tx, { ...claim, ...scope }),
+      ids: (tx, scope) => repo.dueLiveIds(tx, { ...claim, ...scope }),
+    });
+  }
+
+  /**
+   * Handles claimed rows with bounded concurrency, each on its own. A row whose Temporal call
+   * finds Temporal unavailable counts as a failure of that row only if Temporal answers for
+   * anything else (another row of the batch, or a probe); if not, Temporal is down: the rows
+   * are given back untouched and the phase stops. Rows not started when the time is up are
+   * given back too.
+   */
+  async eachClaimed(phase: "reconcile" | "redispatch", rows: ClaimedRow[], handle: (row: ClaimedRow) => Promise<void>): Promise<void> {
+    const report = this.report[phase];
+    const notStarted: string[] = [];
+    const unavailable: { row: ClaimedRow; error: unknown }[] = [];
+    const failed: { row: ClaimedRow; error: unknown }[] = [];
+    let answered = 0;
+    await this.inParallel(rows, async (row) => {
+      try {
+        await handle(row);
+        answered++;
+        if (row.attempts > 0) await this.inServiceTx((tx) => repo.clearFailures(tx, row.id, phase));
+      } catch (error) {
+        if (isInfrastructureError(error)) throw error;
+        if (error instanceof TemporalUnavailableError) unavailable.push({ row, error });
+        else {
+          answered++;
+          failed.push({ row, error });
+        }
+      }
+    }, (row) => notStarted.push(row.id));
+
+    if (unavailable.length && answered === 0 && !(await this.temporalAnswers())) {
+      this.temporalReachable = false;
+      report.stoppedBy = "temporal_unreachable";
+      notStarted.push(...unavailable.map(({ row }) => row.id));
+      this.deps.log(`sweeper: Temporal is unreachable; ${phase} stops until the next run`, unavailable[0].error);
+    } else {
+      failed.push(...unavailable);
+    }
+    for (const { row, error } of failed) await this.rowFailed(phase, row.id, error);
+    // A failed row waits for its backoff (retry_at), not for the lease as well.
+    await this.inServiceTx((tx) => repo.releaseClaims(tx, failed.map(({ row }) => row.id)));
+    if (notStarted.length) {
+      if (!report.stoppedBy) report.stoppedBy = "budget";
+      await this.inServiceTx((tx) => repo.releaseClaims(tx, notStarted));
+    }
+  }
+
+  /** Whether Temporal answers at all: a description of a workflow id nothing ever starts (Temporal says it does not exist). */
+  private async temporalAnswers(): Promise<boolean> {
+    try {
+      await this.temporal?.describe(reachabilityProbeId);
+      return true;
+    } catch (error) {
+      return !(error instanceof TemporalUnavailableError);
+    }
+  }
+
+  /** Runs `work` over `items`, at most `concurrency` at once, starting each only while there is time; `skipped` gets the rest. */
+  async inParallel<T>(items: T[], work: (item: T) => Promise<void>, skipped: (item: T) => void): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        if (this.hasTime()) await work(item);
+        else skipped(item);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, items.length) }, lane));
+  }
+
+  countFailure(phase: PhaseName, id: string): void {
+    const report = this.report[phase];
+    report.failures++;
+    if (report.failedIds.length < failedIdsShown) report.failedIds.push(id);
+  }
+
+  /** Counts, logs and records one row's failure in a phase: backed off, or parked after the last attempt. */
+  async rowFailed(phase: SweepPhase, id: string, error: unknown): Promise<void> {
+    this.countFailure(phase, id);
+    this.failed[phase].push(id);
+    const message = errorText(error);
+    const { maxAttempts, retryAfterSeconds } = this.options;
+    let recorded: repo.RecordedFailure | null;
+    try {
+      recorded = await this.inServiceTx((tx) =>
+        repo.recordFailure(tx, { executionId: id, phase, error: message, maxAttempts, retryAfterSeconds, maxRetryAfterSeconds })
+      );
+    } catch (bookkeepingError) {
+      if (sqlStateOf(bookkeepingError) !== "23503") throw bookkeepingError; // 23503: the row was deleted meanwhile
+      recorded = null;
+    }
+    if (!recorded) return this.deps.log(`sweeper: ${phase} of execution ${id} failed; the row is gone now: ${message}`);
+    if (!recorded.parked) {
+      return this.deps.log(
+        `sweeper: ${phase} of execution ${id} failed (attempt ${recorded.attempts} of ${maxAttempts}; next after ${recorded.retryAt.toISOString()}): ${message}`,
+      );
+    }
+    this.report[phase].parked++;
+    this.deps.log(`sweeper: ${phase} of execution ${id} failed ${recorded.attempts} times; parked: ${message}`);
+    const explanation = `execution-tracker's sweeper gave up trying ${phaseAction[phase]} after ${recorded.attempts} failed attempts; last error: ${message}`;
+    try {
+      await this.inServiceTx((tx) => repo.explainParkedRow(tx, id, explanation.slice(0, 2000)));
+    } catch (explainError) {
+      if (isInfrastructureError(explainError)) throw explainError;
+      this.deps.log(`sweeper: could not write the errorMessage of parked execution ${id}`, explainError);
+    }
+  }
+
+  /** The due rows of every phase that stopped with work left. */
+  async countWhatIsLeft(): Promise<void> {
+    const { recheckAfterSeconds, redispatchAfterSeconds, retentionDays } = this.options;
+    const counts: Record<PhaseName, ((tx: Tx) => Promise<number>) | null> = {
+      deadlines: (tx) => repo.countOverdue(tx, leftCountLimit),
+      reconcile: (tx) => repo.countDueLive(tx, { phase: "reconcile", olderThanSeconds: recheckAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
+      redispatch: (tx) => repo.countDueLive(tx, { phase: "redispatch", olderThanSeconds: redispatchAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
+      stops: (tx) => repo.countDueStops(tx, leftCountLimit),
+      retention: retentionDays === null ? null : (tx) => repo.countExpired(tx, retentionDays, leftCountLimit),
+    };
+    for (const name of phaseOrder) {
+      const count = counts[name];
+      if (this.report[name].stoppedBy && count) this.report[name].left = await this.inServiceTx(count);
+    }
+  }
+
+  finish(): SweepReport {
+    this.report.complete = phaseOrder.every((name) => this.report[name].stoppedBy !== "budget");
+    this.report.temporalReachable = this.temporalReachable;
+    this.report.elapsedMs = Math.round(performance.now() - this.started);
+    return this.report;
+  }
 }
 
-async function deleteExpired(tx: Tx, retentionDays: number, limit: number): Promise<number> {
-  const deleted = await tx`
-    delete from public.workflow_executions
-     where id in (
-       select id from public.workflow_executions
-        where status in ('completed', 'failed', 'cancelled', 'timed_out')
-          and completed_at < now() - make_interval(days => ${retentionDays})
-        limit ${limit}
-        for update skip locked)
-    returning id`;
-  return deleted.length;
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A database error of a row, with the database's own message. withCaller turns known
+ * SQLSTATEs into the API's client-safe errors ("a value has an invalid format"); the sweeper
+ * logs and records what actually failed. Deadlocks keep their code, so withCaller still retries.
+ */
+class RowDatabaseError extends Error {
+  override readonly name = "RowDatabaseError";
+  readonly code?: string;
+  constructor(readonly sqlState: string, message: string) {
+    super(`${message} (SQLSTATE ${sqlState})`);
+    if (sqlState === "40P01" || sqlState === "40001") this.code = sqlState;
+  }
 }
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(lanes);
+function keepDatabaseMessage(error: unknown): unknown {
+  const pg = error as { code?: unknown; message?: unknown; detail?: unknown };
+  if (!(error instanceof Error) || typeof pg.code !== "string" || !/^[0-9A-Z]{5}$/.test(pg.code)) return error;
+  const detail = typeof pg.detail === "string" && pg.detail ? `: ${pg.detail}` : "";
+  return new RowDatabaseError(pg.code, `${error.message}${detail}`);
+}
+
+function sqlStateOf(error: unknown): string | undefined {
+  if (error instanceof RowDatabaseError) return error.sqlState;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The database itself is unreachable or out of resources: not a fault of the row. The sweep
+ * fails (and the next one retries) instead of charging every row with it.
+ */
+function isInfrastructureError(error: unknown): boolean {
+  const code = sqlStateOf(error);
+  if (!code) return false;
+  return /^(08|53|57P0)/.test(code) ||
+    ["CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(code);
+}
+
+/** One line, no control characters (Postgres text cannot hold NUL), at most 1,000 characters. */
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? `${error.name === "Error" ? "" : `${error.name}: `}${error.message}` : String(error);
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, 1000) || "unknown error";
 }

@@ -18,10 +18,13 @@ export const sweeperIntervalPlugin: DevServerPlugin = {
       if (running || ctx.signal.aborted) return; // never two runs of this process at once
       running = true;
       try {
-        const report = await sweep(ctx.runtime, { retentionDays: ctx.runtime.config.retentionDays, recheckAfterSeconds });
-        const changed = report.timedOut + report.redispatched + report.rejected + report.deleted +
-          Object.values(report.reconciled).reduce((a, b) => a + b, 0);
-        if (changed) ctx.log(`sweeper: ${JSON.stringify(report)}`);
+        const { config } = ctx.runtime;
+        const report = await sweep(ctx.runtime, { retentionDays: config.retentionDays, budgetMs: config.sweepBudgetMs, recheckAfterSeconds });
+        const { deadlines, reconcile, redispatch, stops, retention } = report;
+        const changed = deadlines.timedOut + deadlines.stopRequested + reconcile.completed + reconcile.failed + reconcile.cancelled + reconcile.timed_out +
+          redispatch.started + redispatch.rejected + stops.sent + retention.deleted;
+        const failures = [deadlines, reconcile, redispatch, stops, retention].reduce((n, phase) => n + phase.failures, 0);
+        if (changed || failures || !report.complete) ctx.log(`sweeper: ${JSON.stringify(report)}`);
       } catch (error) {
         ctx.log("sweeper run failed", error);
       } finally {

@@ -44,6 +44,9 @@ describe("loadConfig", () => {
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "101" }).join()).toContain("DB_POOL_SIZE");
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "ten" }).join()).toContain("DB_POOL_SIZE");
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", EXECUTION_RETENTION_DAYS: "0" }).join()).toContain("EXECUTION_RETENTION_DAYS");
+    for (const budget of ["99", "390001", "1.5", "soon"]) {
+      expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", SWEEP_BUDGET_MS: budget }).join()).toContain("SWEEP_BUDGET_MS");
+    }
   });
 
   it("reads a minimal configuration with defaults", () => {
@@ -57,6 +60,7 @@ describe("loadConfig", () => {
       temporalApiKey: null,
       webhookSecret: null,
       retentionDays: null,
+      sweepBudgetMs: 25_000,
     });
   });
 
@@ -73,6 +77,7 @@ describe("loadConfig", () => {
       TEMPORAL_API_KEY: "k",
       WEBHOOK_SECRET: "w",
       EXECUTION_RETENTION_DAYS: "30",
+      SWEEP_BUDGET_MS: "60000",
     }));
     expect(config).toEqual({
       databaseUrl: "postgres://pooler",
@@ -84,6 +89,7 @@ describe("loadConfig", () => {
       temporalApiKey: "k",
       webhookSecret: "w",
       retentionDays: 30,
+      sweepBudgetMs: 60_000,
     });
   });
 
