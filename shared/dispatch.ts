@@ -1,99 +1,120 @@
 /**
  * Dispatch: the tracker starts a pending execution's workflow in Temporal, then records the
- * run. The Temporal workflow id was fixed when the row was inserted (`execution-<id>`) and
- * Temporal refuses a second run with the same id, so a retry (the create call, the webhook,
- * the sweeper) can never start the workflow twice.
+ * run. One owner at a time (docs/architecture.md §2): the API's insert takes a dispatch lease
+ * (`dispatch_claimed_until`) and dispatches right after its commit; a direct insert is
+ * dispatched by the INSERT webhook, which takes the lease first; the sweeper takes pending rows
+ * whose lease expired. The Temporal workflow id was fixed when the row was inserted
+ * (`execution-<id>`) and Temporal never starts a second run under it ("already started" is
+ * taken as started, with the existing run id), so even a dispatch repeated after a crash starts
+ * the workflow once.
+ *
+ * A row with a stop requested is never started. A stop requested while the start was in flight
+ * is sent once the run is recorded; a row that ended or was deleted meanwhile gets a stop
+ * request of its own for the run just started, so that run too is stopped, durably.
  */
 import { type Sql, withCaller } from "./db.ts";
-import { TemporalRequestError, TemporalUnavailableError, type TemporalGateway } from "./temporal/gateway.ts";
+import { serviceCaller } from "./identity.ts";
+import * as dispatches from "./repository/dispatches.ts";
 import * as repo from "./repository/executions.ts";
+import * as stopsRepo from "./repository/stops.ts";
 import { findWorkflow } from "./repository/workflows.ts";
+import { processStopFor } from "./stops.ts";
+import { TemporalRequestError, TemporalUnavailableError, type TemporalGateway } from "./temporal/gateway.ts";
 import type { Caller, ExecutionWithWorkflow } from "./types.ts";
 
 export interface DispatchContext {
   sql: Sql;
-  caller: Caller;
   temporal: TemporalGateway;
+  log?: (message: string, error?: unknown) => void;
+  /** Ignored: the tracker always records a dispatch as the service role (its bookkeeping columns are not users'). */
+  caller?: Caller;
 }
 
 /**
  * How a dispatch ended: `started` (the run exists in Temporal and is recorded), `queued`
- * (Temporal is unreachable; the row stays pending and is dispatched later) or `rejected`
- * (it can never start: no workflow type, or Temporal refused; the row is marked failed).
+ * (Temporal is unreachable; the row stays pending and the sweeper dispatches it later),
+ * `rejected` (it can never start: no workflow type, or Temporal refused; the row is marked
+ * failed) or `skipped` (not this caller's to dispatch: not pending any more, a stop requested,
+ * or another holds the lease).
  */
 export type DispatchResult =
   | { outcome: "started"; execution: ExecutionWithWorkflow }
-  | { outcome: "queued" | "rejected"; execution: ExecutionWithWorkflow; message: string };
+  | { outcome: "queued" | "rejected" | "skipped"; execution: ExecutionWithWorkflow; message: string };
 
 export const temporalUnreachableMessage =
   "Temporal is unreachable; the execution stays pending and is dispatched as soon as it is";
 
+export interface DispatchOptions {
+  /** The caller took the lease already (the API's insert does); otherwise it is taken here first. */
+  leaseHeld?: boolean;
+}
+
 /** Starts the workflow of a pending execution and records it as running. */
-export async function dispatchExecution(ctx: DispatchContext, execution: ExecutionWithWorkflow): Promise<DispatchResult> {
-  const target = await withCaller(ctx.sql, ctx.caller, (tx) => findWorkflow(tx, execution.workflowId));
-  if (!target?.temporalWorkflowType || !target.taskQueue || !execution.temporalWorkflowId) {
-    return await reject(ctx, execution, "cannot start: the workflow has no temporal_workflow_type and task_queue");
+export async function dispatchExecution(
+  ctx: DispatchContext,
+  execution: ExecutionWithWorkflow,
+  options: DispatchOptions = {},
+): Promise<DispatchResult> {
+  const inServiceTx = <T>(work: (tx: Sql) => Promise<T>) => withCaller(ctx.sql, serviceCaller, work);
+  const skipped = (message: string): DispatchResult => ({ outcome: "skipped", execution, message });
+  if (execution.status !== "pending" || execution.temporalLink !== "dispatched" || !execution.temporalWorkflowId) {
+    return skipped(`not a pending execution the tracker dispatches (${execution.status}, ${execution.temporalLink})`);
+  }
+  const temporalWorkflowId = execution.temporalWorkflowId;
+  if (!options.leaseHeld && !(await inServiceTx((tx) => dispatches.claimDispatch(tx, execution.id)))) {
+    return skipped("not pending any more, a stop is requested, or another dispatch holds it");
+  }
+
+  const target = await inServiceTx((tx) => findWorkflow(tx, execution.workflowId));
+  if (!target?.temporalWorkflowType || !target.taskQueue) {
+    return await reject("cannot start: the workflow has no temporal_workflow_type and task_queue");
   }
   let runId: string;
   try {
     ({ runId } = await ctx.temporal.start({
-      workflowId: execution.temporalWorkflowId,
+      workflowId: temporalWorkflowId,
       workflowType: target.temporalWorkflowType,
       taskQueue: target.taskQueue,
       args: [execution.input ?? null],
     }));
   } catch (error) {
     if (error instanceof TemporalUnavailableError) {
-      return { outcome: "queued", execution, message: temporalUnreachableMessage };
+      await inServiceTx((tx) => dispatches.releaseDispatch(tx, execution.id));
+      return { outcome: "queued", execution: await current(), message: temporalUnreachableMessage };
     }
     if (error instanceof TemporalRequestError) {
-      return await reject(ctx, execution, `Temporal refused to start the workflow: ${error.message}`);
+      return await reject(`Temporal refused to start the workflow: ${error.message}`);
     }
     throw error;
   }
 
-  const running = await recordDispatchOutcome(ctx, execution.id, { status: "running", temporalRunId: runId });
-  if (!running || running.status !== "running" || running.temporalRunId !== runId) {
-    // The row ended (cancelled, timed out, deleted) while the start was in flight: the
-    // record wins, so the run we just started is stopped.
-    await ctx.temporal.cancel(execution.temporalWorkflowId, runId, "execution ended before its dispatch was recorded");
-  }
-  return { outcome: "started", execution: running ?? execution };
-}
-
-/** A pending row that can never start is failed with the reason, rather than left pending. */
-async function reject(ctx: DispatchContext, execution: ExecutionWithWorkflow, message: string): Promise<DispatchResult> {
-  const failed = await recordDispatchOutcome(ctx, execution.id, { status: "failed", errorMessage: message });
-  return { outcome: "rejected", execution: failed ?? execution, message };
-}
-
-/** Moves a still-pending row on; returns the row as it now is (null if it is gone). */
-async function recordDispatchOutcome(
-  ctx: DispatchContext,
-  id: string,
-  patch: { status: "running"; temporalRunId: string } | { status: "failed"; errorMessage: string },
-) {
-  return await withCaller(ctx.sql, ctx.caller, async (tx) => {
-    const current = await repo.findExecution(tx, { id }, { lock: true });
-    if (current?.status !== "pending") return current;
-    return await repo.updateExecution(tx, { id }, patch);
-  });
-}
-
-/** Asks Temporal to stop the run of an execution that ended in the tracker (best effort). */
-export async function requestTemporalStop(
-  temporal: TemporalGateway,
-  execution: Pick<ExecutionWithWorkflow, "status" | "temporalWorkflowId" | "temporalRunId">,
-  log: (message: string, error?: unknown) => void,
-): Promise<void> {
-  if (!execution.temporalWorkflowId) return;
-  try {
-    if (execution.status === "cancelled") {
-      await temporal.cancel(execution.temporalWorkflowId, execution.temporalRunId ?? undefined, "cancelled in execution-tracker");
-    } else {
-      await temporal.terminate(execution.temporalWorkflowId, execution.temporalRunId ?? undefined, `${execution.status} in execution-tracker`);
+  const record = await inServiceTx(async (tx) => {
+    const started = await dispatches.recordStarted(tx, execution.id, runId);
+    if (!started.recorded || started.stopRequested) {
+      // A stop asked for while the start was in flight is sent now; a row that ended or was
+      // deleted meanwhile (the record wins) gets a stop request for the run just started.
+      await stopsRepo.stopWhatWasStarted(tx, {
+        executionId: execution.id,
+        createdBy: started.createdBy ?? execution.createdBy,
+        temporalWorkflowId,
+        temporalRunId: runId,
+        reason: started.recorded ? null : started.createdBy === null ? "delete" : "cancel",
+      });
     }
-  } catch (error) {
-    log(`could not stop Temporal workflow ${execution.temporalWorkflowId}`, error);
+    return started;
+  });
+  if (!record.recorded || record.stopRequested) {
+    await processStopFor({ sql: ctx.sql, temporal: ctx.temporal, log: ctx.log }, execution.id);
+  }
+  return { outcome: "started", execution: await current() };
+
+  async function reject(message: string): Promise<DispatchResult> {
+    await inServiceTx((tx) => dispatches.recordRejected(tx, execution.id, message));
+    return { outcome: "rejected", execution: await current(), message };
+  }
+
+  /** The row as it is now (as it was, if it is gone). */
+  async function current(): Promise<ExecutionWithWorkflow> {
+    return (await inServiceTx((tx) => repo.findExecution(tx, { id: execution.id }))) ?? execution;
   }
 }

@@ -9,7 +9,8 @@ import * as repo from "./repository/executions.ts";
 import { findWorkflow } from "./repository/workflows.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
-import { dispatchExecution, requestTemporalStop } from "./dispatch.ts";
+import { dispatchExecution } from "./dispatch.ts";
+import { claimStopsOfTransaction, processStopFor } from "./stops.ts";
 import type {
   Caller,
   CreateExecutionInput,
@@ -79,7 +80,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       if (!temporal) {
         return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
       }
-      const dispatch = await dispatchExecution({ sql, caller, temporal }, execution);
+      // The insert took the dispatch lease (the INSERT webhook skips the row): dispatched here, once.
+      const dispatch = await dispatchExecution({ sql, temporal, log }, execution, { leaseHeld: true });
       return dispatch.outcome === "queued"
         ? { execution: dispatch.execution, outcome: "queued", message: dispatch.message }
         : { execution: dispatch.execution, outcome: "created" };
@@ -105,28 +107,39 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return existing;
   }
 
-
-  /** One UPDATE; the lifecycle trigger rejects illegal transitions (409) and lets an unchanged terminal repeat through. */
+  /**
+   * One UPDATE; the lifecycle trigger rejects illegal transitions (409) and lets an unchanged
+   * terminal repeat through. A cancel or timed_out of a run the tracker acts on becomes a stop
+   * request in the same transaction (the row stays live with stopRequestedAt); this call claims
+   * it there and sends it right after the commit, so the webhook and the sweeper skip it. The
+   * answer is the row as it is then: terminal if Temporal confirmed inline, else still live
+   * with stopRequestedAt (the sweeper confirms it).
+   */
   async function updateExecutionByRef(ref: ExecutionRef, patch: UpdateExecutionInput): Promise<ExecutionWithWorkflow> {
-    const execution = await inCallerTx((tx) => repo.updateExecution(tx, ref, patch));
+    const claim = patch.status === "cancelled" || patch.status === "timed_out" ? crypto.randomUUID() : null;
+    const execution = await inCallerTx(async (tx) => {
+      if (claim) await claimStopsOfTransaction(tx, claim);
+      return await repo.updateExecution(tx, ref, patch);
+    });
     if (!execution) throw new NotFoundError("execution not found");
-    const stopsTheRun = patch.status === "cancelled" || patch.status === "timed_out";
-    if (stopsTheRun && temporal && execution.temporalWorkflowId) {
-      await requestTemporalStop(temporal, execution, log);
-    }
-    return execution;
+    if (!claim || !execution.stopRequestedAt || isTerminal(execution.status)) return execution;
+    await processStopFor({ sql, temporal, log }, execution.id, { claim });
+    return (await inCallerTx((tx) => repo.findExecution(tx, { id: execution.id }))) ?? execution;
   }
 
+  /**
+   * Deletes the row. A live run the tracker acts on leaves a stop request behind (terminate),
+   * claimed by this call and sent right after the commit; what Temporal does not confirm here
+   * the sweeper retries until it does.
+   */
   async function deleteExecution(id: string): Promise<void> {
-    const deleted = await inCallerTx((tx) => repo.deleteExecution(tx, id));
+    const claim = crypto.randomUUID();
+    const deleted = await inCallerTx(async (tx) => {
+      await claimStopsOfTransaction(tx, claim);
+      return await repo.deleteExecution(tx, id);
+    });
     if (!deleted) throw new NotFoundError("execution not found");
-    if (temporal && !isTerminal(deleted.status) && deleted.temporalWorkflowId) {
-      try {
-        await temporal.terminate(deleted.temporalWorkflowId, undefined, "execution record deleted");
-      } catch (error) {
-        log(`could not terminate ${deleted.temporalWorkflowId} after its execution was deleted`, error);
-      }
-    }
+    if (!isTerminal(deleted.status)) await processStopFor({ sql, temporal, log }, id, { claim });
   }
 
   async function listExecutions(filter: ListExecutionsFilter = {}): Promise<ExecutionPage> {

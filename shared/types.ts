@@ -25,6 +25,11 @@ export interface Execution {
    * or `reported` (a user's own record: the tracker never acts on it in Temporal).
    */
   temporalLink: TemporalLink;
+  /** A stop (cancel or deadline) is requested and not yet confirmed by Temporal: the row stays live until it is (docs/architecture.md §2). */
+  stopRequestedAt: string | null;
+  stopReason: "cancel" | "timeout" | null;
+  /** When the tracker confirmed the Temporal run closed (or that there was none to stop). */
+  temporalClosedAt: string | null;
   status: ExecutionStatus;
   startedAt: string;
   completedAt: string | null;

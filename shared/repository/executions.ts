@@ -4,6 +4,7 @@
  * other SQL of the module lives beside this file, one file per domain.
  */
 import type { Tx } from "../db.ts";
+import { dispatchLeaseSql } from "./dispatches.ts";
 import type { CursorPosition } from "../cursor.ts";
 import type { ExecutionStatus } from "../status.ts";
 import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
@@ -24,6 +25,7 @@ const executionColumns = (tx: Tx) => tx`
   e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.temporal_link, e.status,
   e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
   e.error_message, e.activities_executed, e.created_at, e.updated_at,
+  e.stop_requested_at, e.stop_reason, e.temporal_closed_at,
   (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
   to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at`;
 
@@ -61,6 +63,9 @@ export function toExecutionRow(row: Row): ExecutionRow {
       temporalWorkflowId: row.temporal_workflow_id,
       temporalRunId: row.temporal_run_id,
       temporalLink: row.temporal_link,
+      stopRequestedAt: iso(row.stop_requested_at),
+      stopReason: row.stop_reason,
+      temporalClosedAt: iso(row.temporal_closed_at),
       status: row.status,
       startedAt: iso(row.started_at)!,
       completedAt: iso(row.completed_at),
@@ -142,10 +147,11 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<Exe
   const rows = await tx`
     with e as (
       insert into public.workflow_executions
-        (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at)
+        (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at, dispatch_claimed_until)
       values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
               ${row.temporalRunId}, ${row.status}::text, ${jsonParam(tx, row.input)}::jsonb,
-              now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision))
+              now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision),
+              ${row.status === "pending" ? dispatchLeaseSql(tx) : null}) -- the API dispatches it itself: the webhook skips it
       on conflict do nothing
       returning *
     )

@@ -84,8 +84,10 @@ describe("migrations applied by the Supabase CLI", () => {
     const rows = await sql`
       select tgname from pg_trigger where tgrelid = 'public.workflow_executions'::regclass and not tgisinternal order by 1`;
     expect(rows.map((r) => r.tgname)).toEqual([
-      "enforce_execution_lifecycle", "execution_cancelled_webhook", "execution_deleted_live_webhook",
-      "execution_inserted_pending_webhook", "execution_temporal_link", "fold_deleted_executions", "fold_inserted_executions",
+      "clamp_dispatch_lease", "convert_stop_into_request",
+      "enforce_execution_lifecycle", "execution_deleted_live_webhook", "execution_deleted_stop_request",
+      "execution_inserted_pending_webhook", "execution_stop_requested_webhook",
+      "execution_temporal_link", "fold_deleted_executions", "fold_inserted_executions",
       "fold_updated_executions", "truncate_execution_rollups",
     ]);
   });
