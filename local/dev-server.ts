@@ -36,6 +36,7 @@ import {
   type FetchHandler,
   type Stop,
 } from "./dev-server-plugins.ts";
+import { withDashboard } from "../dashboard/serve.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { createFunctionsRouter, functionFactories } from "./functions-router.ts";
 import { migrate, type MigrateResult } from "./migrate.ts";
@@ -187,7 +188,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 
     // The functions, behind the stand-in for Supabase Auth's auth.users rows.
     const runtime = createRuntime(config, { sql: db.sql });
-    app = withUserProvisioning(createFunctionsRouter(runtime), runtime);
+    // The dashboard (dashboard/serve.ts: built when stale) at /, in front of the functions.
+    app = await withDashboard(withUserProvisioning(createFunctionsRouter(runtime), runtime), {
+      demoToken: seedDemo ? () => userToken(DEMO_USER_ID, DEMO_TOKEN_LIFETIME_SECONDS, DEMO_USER_EMAIL) : undefined,
+      temporalUiUrl: setting("TEMPORAL_UI_URL"),
+      temporalNamespace: config.temporalNamespace,
+      print,
+    });
 
     let worker: PgNetWorker | null = null;
     if (await hasPgNetStandIn(db.sql)) {
@@ -406,6 +413,7 @@ function renderBanner(input: BannerInput): string {
     "",
     `  Functions   ${url}/functions/v1/<name>`,
     `              ${Object.keys(functionFactories).join(", ")}`,
+    `  Dashboard   ${url}/`,
     `  Health      ${url}/health`,
     db.kind === "embedded"
       ? `  Database    ${db.url}  (embedded PGlite in ${db.dataDir}; psql works, one client at a time)`

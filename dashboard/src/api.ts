@@ -1,0 +1,116 @@
+/**
+ * The functions, called with the signed-in user's token: RLS decides what comes back. Errors
+ * keep the API's `{error: {code, message}}` so the page can show the message as given.
+ */
+import type { ExecutionStats, ExecutionWithWorkflow } from "../../shared/types.ts";
+import type { ExecutionStatus } from "../../shared/status.ts";
+
+export type Run = ExecutionWithWorkflow;
+export type Stats = ExecutionStats;
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+export interface WorkflowSummary {
+  id: string;
+  name: string;
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export interface RunFilter {
+  status?: ExecutionStatus[];
+  workflowId?: string;
+  startedAfter?: string;
+  startedBefore?: string;
+}
+
+export interface Api {
+  listRuns(filter: RunFilter, options: { limit: number; cursor?: string | null }): Promise<Page<Run>>;
+  getRun(id: string): Promise<Run>;
+  stats(filter: Omit<RunFilter, "status">): Promise<Stats>;
+  cancelRun(id: string): Promise<Run>;
+  deleteRun(id: string): Promise<void>;
+  /** The caller's workflows, or null when this deployment has no `workflows` function. */
+  listWorkflows(): Promise<WorkflowSummary[] | null>;
+}
+
+export function createApi(options: { functionsUrl: string; anonKey?: string; token: () => Promise<string>; onUnauthorized?: () => void }): Api {
+  const base = options.functionsUrl.replace(/\/+$/, "");
+
+  async function call<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${await options.token()}`);
+    if (options.anonKey) headers.set("apikey", options.anonKey);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set("content-type", "application/json");
+      body = JSON.stringify(init.json);
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, { ...init, headers, body });
+    } catch {
+      throw new ApiError(0, "network", `could not reach ${base} (offline, or the server is down)`);
+    }
+    if (response.status === 204) return undefined as T;
+    const payload = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = payload?.error;
+      const apiError = new ApiError(
+        response.status,
+        typeof error?.code === "string" ? error.code : "http_error",
+        typeof error?.message === "string" ? error.message : `HTTP ${response.status}`,
+      );
+      if (response.status === 401) options.onUnauthorized?.();
+      throw apiError;
+    }
+    return payload as T;
+  }
+
+  const query = (params: Record<string, string | undefined | null>) => {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+    const text = search.toString();
+    return text ? `?${text}` : "";
+  };
+
+  return {
+    listRuns: (filter, { limit, cursor }) =>
+      call(`/executions-list${query({
+        status: filter.status?.length ? filter.status.join(",") : undefined,
+        workflowId: filter.workflowId,
+        startedAfter: filter.startedAfter,
+        startedBefore: filter.startedBefore,
+        limit: String(limit),
+        cursor,
+      })}`),
+    getRun: (id) => call(`/executions-list/${encodeURIComponent(id)}`),
+    stats: (filter) =>
+      call(`/executions-stats${query({ workflowId: filter.workflowId, startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
+    cancelRun: (id) => call(`/executions-update`, { method: "POST", json: { id, status: "cancelled" } }),
+    deleteRun: (id) => call(`/executions-update/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    async listWorkflows() {
+      const workflows: WorkflowSummary[] = [];
+      let cursor: string | null = null;
+      // At most 10 pages of 100: a filter menu longer than that is not a menu.
+      for (let page = 0; page < 10; page++) {
+        let result: Page<WorkflowSummary>;
+        try {
+          result = await call<Page<WorkflowSummary>>(`/workflows${query({ limit: "100", cursor })}`);
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 404 && page === 0) return null;
+          throw error;
+        }
+        workflows.push(...result.data.map(({ id, name }) => ({ id, name })));
+        cursor = result.nextCursor;
+        if (!cursor) break;
+      }
+      return workflows;
+    },
+  };
+}

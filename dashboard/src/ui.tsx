@@ -1,0 +1,159 @@
+/** Small shared pieces: status badges, the filter bar, the confirm dialog, polling. */
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { WorkflowSummary } from "./api.ts";
+import { type ExecutionStatus, type Filters, fromLocalInput, rangePresets, statusLabels, toLocalInput } from "./model.ts";
+
+export function StatusBadge({ status }: { status: ExecutionStatus }) {
+  return <span class={`badge status-${status}`} data-status={status}>{statusLabels[status]}</span>;
+}
+
+/** Calls `tick` now and every `ms` while the tab is visible; `deps` restart it. Returns when it last succeeded. */
+export function usePolling(tick: () => Promise<void>, ms: number, deps: unknown[], enabled = true): Date | null {
+  const [lastOk, setLastOk] = useState<Date | null>(null);
+  const tickRef = useRef(tick);
+  tickRef.current = tick;
+  useEffect(() => {
+    if (!enabled) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      clearTimeout(timer);
+      if (document.visibilityState !== "hidden") {
+        try {
+          await tickRef.current();
+          if (!stopped) setLastOk(new Date());
+        } catch {
+          // the tick shows its own error; try again next time
+        }
+      }
+      if (!stopped) timer = setTimeout(run, ms);
+    };
+    const onVisible = () => document.visibilityState === "visible" && run();
+    document.addEventListener("visibilitychange", onVisible);
+    run();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+  }, [...deps, ms, enabled]);
+  return lastOk;
+}
+
+export function FilterBar(props: {
+  filters: Filters;
+  workflows: WorkflowSummary[];
+  workflowsDerived: boolean;
+  onChange: (filters: Filters) => void;
+}) {
+  const { filters, onChange } = props;
+  return (
+    <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
+      <label>
+        <span>Workflow</span>
+        <select
+          name="workflow"
+          value={filters.workflowId ?? ""}
+          onChange={(e) => onChange({ ...filters, workflowId: (e.currentTarget as HTMLSelectElement).value || null })}
+          title={props.workflowsDerived ? "Workflows seen in the loaded runs (this deployment has no workflows function)" : undefined}
+        >
+          <option value="">All workflows</option>
+          {props.workflows.map((w) => <option key={w.id} value={w.id}>{w.name}</option>)}
+          {filters.workflowId && !props.workflows.some((w) => w.id === filters.workflowId) && (
+            <option value={filters.workflowId}>{filters.workflowId}</option>
+          )}
+        </select>
+      </label>
+      <label>
+        <span>Started</span>
+        <select
+          name="range"
+          value={filters.range}
+          onChange={(e) => {
+            const range = (e.currentTarget as HTMLSelectElement).value as Filters["range"];
+            const from = range === "custom" ? filters.from ?? new Date(Date.now() - 24 * 3600_000).toISOString() : null;
+            onChange({ ...filters, range, from, to: range === "custom" ? filters.to : null });
+          }}
+        >
+          {rangePresets.map((p) => <option key={p.value} value={p.value}>{p.label}</option>)}
+        </select>
+      </label>
+      {filters.range === "custom" && (
+        <>
+          <label>
+            <span>From</span>
+            <input
+              type="datetime-local"
+              name="from"
+              value={toLocalInput(filters.from)}
+              onChange={(e) => onChange({ ...filters, from: fromLocalInput((e.currentTarget as HTMLInputElement).value) })}
+            />
+          </label>
+          <label>
+            <span>Before</span>
+            <input
+              type="datetime-local"
+              name="to"
+              value={toLocalInput(filters.to)}
+              onChange={(e) => onChange({ ...filters, to: fromLocalInput((e.currentTarget as HTMLInputElement).value) })}
+            />
+          </label>
+        </>
+      )}
+    </form>
+  );
+}
+
+/** A modal question (native <dialog>: focus moves into it, Esc closes it). */
+export function ConfirmDialog(props: {
+  open: boolean;
+  title: string;
+  confirmLabel: string;
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onClose: () => void;
+  children: ComponentChildren;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (props.open && !dialog.open) dialog.showModal();
+    if (!props.open && dialog.open) dialog.close();
+  }, [props.open]);
+  return (
+    <dialog ref={ref} class="confirm" aria-labelledby="confirm-title" onClose={props.onClose} onCancel={props.onClose}>
+      <h2 id="confirm-title">{props.title}</h2>
+      <div class="confirm-body">{props.children}</div>
+      <div class="actions">
+        <button type="button" class="secondary" onClick={props.onClose} autofocus>Keep it</button>
+        <button type="button" class={props.danger ? "danger" : "primary"} disabled={props.busy} onClick={props.onConfirm}>
+          {props.busy ? "Working…" : props.confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+export function ErrorNote({ error, onDismiss }: { error: string | null; onDismiss?: () => void }) {
+  if (!error) return null;
+  return (
+    <div class="note error" role="alert">
+      <span>{error}</span>
+      {onDismiss && <button type="button" class="link" onClick={onDismiss}>Dismiss</button>}
+    </div>
+  );
+}
+
+export function LiveIndicator({ lastUpdate, intervalMs, paused, onToggle }: { lastUpdate: Date | null; intervalMs: number; paused: boolean; onToggle: () => void }) {
+  return (
+    <p class="live" aria-live="off">
+      <span class={`dot ${paused ? "paused" : ""}`} aria-hidden="true" />
+      {paused ? "Live updates paused" : `Live: polls every ${Math.round(intervalMs / 100) / 10} s`}
+      {lastUpdate && !paused && <span class="muted"> · updated {lastUpdate.toLocaleTimeString()}</span>}
+      <button type="button" class="link" onClick={onToggle} aria-pressed={paused}>{paused ? "Resume" : "Pause"}</button>
+    </p>
+  );
+}
