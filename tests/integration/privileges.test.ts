@@ -25,6 +25,9 @@ import { asRole, connect, createUser, databaseUrl, type Sql, sqlState } from "..
 type Role = "anon" | "authenticated";
 const ROLES: Role[] = ["anon", "authenticated"];
 
+/** `PRIVILEGE (column)` for each column. */
+const columns = (privilege: string, names: string[]) => names.map((name) => `${privilege} (${name})`);
+
 /**
  * The allow-list: object -> privileges per role. Column privileges are written `PRIVILEGE (column)`
  * and listed only where the role lacks the privilege on the whole table. Anything absent is
@@ -37,7 +40,26 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
 
   // Users manage their own workflows and executions under RLS (owner-only policies).
   "table public.workflows": { authenticated: ["SELECT", "INSERT", "UPDATE", "DELETE"] },
-  "table public.workflow_executions": { authenticated: ["SELECT", "INSERT", "UPDATE", "DELETE"] },
+  // Executions: INSERT and UPDATE by column only (20261201000300_temporal_effects): never
+  // temporal_link, stop_*, temporal_closed_at, running_at, temporal_checked_at or other
+  // bookkeeping. UPDATE of the identity columns is granted on purpose: the lifecycle trigger
+  // refuses any change with ET002 naming the column (rather than a bare 42501).
+  "table public.workflow_executions": {
+    authenticated: [
+      "SELECT", "DELETE",
+      ...columns("INSERT", [
+        "id", "workflow_id", "created_by", "temporal_workflow_id", "temporal_run_id", "status", "started_at", "completed_at",
+        "duration_ms", "timeout_at", "input", "output", "error_message", "activities_executed", "dispatch_claimed_until",
+      ]),
+      ...columns("UPDATE", [
+        "status", "output", "error_message", "duration_ms", "activities_executed", "temporal_run_id", "timeout_at", "completed_at",
+        "id", "workflow_id", "created_by", "started_at", "created_at", "temporal_workflow_id",
+      ]),
+    ],
+  },
+  // Stop requests (cancel / timeout / delete of an acted-on run): the owner reads its own under
+  // RLS; only triggers and the service role write them.
+  "table public.execution_stop_requests": { authenticated: ["SELECT"] },
   // Read-only to users: the stats rollups (written by triggers as their owner) and the registry
   // of startable workflow types (written by the service role).
   "table public.execution_stats_rollup": { authenticated: ["SELECT"] },
@@ -57,6 +79,8 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   "function public.execution_duration_bin(bigint)": { authenticated: ["EXECUTE"] },
   "function public.execution_duration_bin_value(smallint)": { authenticated: ["EXECUTE"] },
   "function public.temporal_id_is_addressable(text)": { authenticated: ["EXECUTE"] },
+  "function public.execution_status_is_live(public.execution_status)": { authenticated: ["EXECUTE"] },
+  "function public.execution_timestamp_in_range(timestamp with time zone)": { authenticated: ["EXECUTE"] },
 };
 
 /** Schemas that are not ours: PostgreSQL's, the platform's (or their local stand-ins), the CLI's. */
