@@ -242,7 +242,11 @@ begin
     end if;
     new.updated_at := now();
   else
-    new.running_at := case when new.status = 'pending' then null else new.started_at end;
+    -- (An out-of-range started_at is left to its own CHECK, which names it.)
+    new.running_at := case
+      when new.status = 'pending' or not public.execution_timestamp_in_range(new.started_at) then null
+      else new.started_at
+    end;
 
     -- A pending row is one the tracker will start in Temporal: its workflow id is derived from
     -- the row's id, so every retry of the dispatch names the same Temporal workflow.

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withCaller } from "../../shared/db.ts";
-import { ConflictError, InvalidTransitionError, NotFoundError } from "../../shared/errors.ts";
+import { ConflictError, InvalidTransitionError, NotFoundError, TerminalExecutionError } from "../../shared/errors.ts";
 import { createExecutionService } from "../../shared/service.ts";
 import { connect, createUser, createWorkflow, databaseUrl, type Sql, userCaller } from "../support/postgres.ts";
 
@@ -78,7 +78,7 @@ describe("idempotent create", () => {
 });
 
 describe("updates", () => {
-  it("by temporalWorkflowId and by id; terminal repeats are idempotent, changes are invalid_transition", async () => {
+  it("by temporalWorkflowId and by id; terminal repeats are idempotent, changes are terminal_execution", async () => {
     const twid = `upd-${randomUUID()}`;
     const { execution } = await service().createExecution({ workflowId: workflow, temporalWorkflowId: twid });
     const progressed = await service().updateExecution(twid, { activitiesExecuted: 3, status: "running" });
@@ -90,8 +90,9 @@ describe("updates", () => {
     // The same report again (jsonb key order aside): unchanged, updated_at included.
     const again = await service().updateExecutionByRef({ id: execution.id }, { status: "completed", output: { items: ["a", "b"], total: 42 }, durationMs: 1500 });
     expect(again).toEqual(done);
-    await expect(service().markFailed(twid, "late failure")).rejects.toBeInstanceOf(InvalidTransitionError);
-    await expect(service().updateExecution(twid, { output: { total: 43 } })).rejects.toBeInstanceOf(InvalidTransitionError);
+    await expect(service().markFailed(twid, "late failure")).rejects.toMatchObject({ code: "terminal_execution", details: { field: "status" } });
+    await expect(service().updateExecution(twid, { output: { total: 43 } })).rejects.toMatchObject({ code: "terminal_execution", details: { field: "output" } });
+    await expect(service().updateExecution(twid, { output: { total: 43 } })).rejects.toBeInstanceOf(TerminalExecutionError);
     expect(await service().getExecution(execution.id)).toEqual(done);
   });
 
@@ -100,7 +101,7 @@ describe("updates", () => {
     const { execution } = await service().createExecution({ workflowId: workflow, temporalWorkflowId: twid });
     const error = await service().updateExecution(twid, { status: "pending", activitiesExecuted: 9 }).catch((e) => e);
     expect(error).toBeInstanceOf(InvalidTransitionError);
-    expect(error.details).toEqual({ from: "running", to: "pending" });
+    expect(error.details).toEqual({ field: "status" });
     expect(await service().getExecution(execution.id)).toEqual(execution);
   });
 
@@ -116,7 +117,7 @@ describe("updates", () => {
     const final = await service().updateExecution(twid, {});
     for (const outcome of outcomes) {
       if (outcome.status === "fulfilled") expect(outcome.value).toEqual(final);
-      else expect(outcome.reason).toBeInstanceOf(InvalidTransitionError);
+      else expect(outcome.reason).toBeInstanceOf(TerminalExecutionError);
     }
     expect(outcomes.some((o) => o.status === "fulfilled")).toBe(true);
   });

@@ -111,7 +111,14 @@ const iso = (d: Date) => d.toISOString();
 /** A duration for a terminal row: mostly 3 s .. 10 min (log-uniform), a few 0 ms. */
 const durationFrom = (random: () => number) => (random() < 0.01 ? 0 : Math.round(3000 * Math.exp(random() * Math.log(200))));
 
-/** Inserts `n` rows for the user over the last 10 days; terminal ones with a duration. */
+/** A row's Temporal id: none for a pending row (the tracker derives it, 20261201000100), else a fresh one. */
+const temporalIdFor = (status: ExecutionStatus, prefix: string) => (status === "pending" ? null : `${prefix}-${randomUUID()}`);
+
+/**
+ * Inserts `n` rows for the user over the last 10 days; terminal ones with a duration. (The
+ * oracle reads duration_ms as stored: the lifecycle trigger keeps it null on live rows and on
+ * runs that never ran, 20261201000200.)
+ */
 async function seed(user: string, workflows: string[], n: number, random: () => number) {
   const now = Date.now();
   const rows = Array.from({ length: n }, (_, i) => {
@@ -119,7 +126,7 @@ async function seed(user: string, workflows: string[], n: number, random: () => 
     return {
       workflow_id: workflows[i % workflows.length],
       created_by: user,
-      temporal_workflow_id: `stats-${randomUUID()}`,
+      temporal_workflow_id: temporalIdFor(status, "stats"),
       status,
       started_at: new Date(now - Math.floor(random() * 10 * 86_400_000)),
       duration_ms: isTerminal(status) ? durationFrom(random) : null,
@@ -222,7 +229,7 @@ describe("stats against values computed from the rows", () => {
           const rows = Array.from({ length: 12 }, (_, k) => {
             const status = executionStatuses[Math.floor(r() * 6)];
             return {
-              workflow_id: remaining[k % 2], created_by: user, temporal_workflow_id: `conc-${randomUUID()}`, status,
+              workflow_id: remaining[k % 2], created_by: user, temporal_workflow_id: temporalIdFor(status, "conc"), status,
               started_at: new Date(Date.now() - Math.floor(r() * 9 * 86_400_000)), duration_ms: isTerminal(status) ? durationFrom(r) : null,
             };
           });
@@ -261,7 +268,7 @@ describe("stats against values computed from the rows", () => {
             for (const step of plan) {
               const [row] = await tx`
                 insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at, duration_ms)
-                values (${step.workflow}, ${user}, ${`multi-${randomUUID()}`}, ${step.status}, now() - ${step.age} * interval '1 second', ${step.duration})
+                values (${step.workflow}, ${user}, ${temporalIdFor(step.status, "multi")}, ${step.status}, now() - ${step.age} * interval '1 second', ${step.duration})
                 returning id`;
               created.push(row.id);
             }
