@@ -109,8 +109,8 @@ export function stringIssues(value: unknown, limit = maxIssues): { path: Segment
 
 /**
  * Whether `value` nests deeper than `limit` arrays/objects; iterative, stops at the first
- * container past the limit. Returns the path of the outermost container on that branch's
- * first level (`[]` when `value` itself is the culprit's root), or null.
+ * container past the limit. Returns the top-level key of the object `value` under which that
+ * happens (`[]` when `value` is not an object, or is too deep itself), or null.
  */
 export function tooDeep(value: unknown, limit: number): Segment[] | null {
   const stack: { value: unknown; depth: number; top: Segment[] }[] = [{ value, depth: 0, top: [] }];
@@ -122,7 +122,8 @@ export function tooDeep(value: unknown, limit: number): Segment[] | null {
     const v = item.value;
     const keys: Segment[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
     for (const key of keys) {
-      stack.push({ value: (v as Record<Segment, unknown>)[key], depth, top: item.depth === 0 ? [key] : item.top });
+      // A top-level field names itself; an array body is the body.
+      stack.push({ value: (v as Record<Segment, unknown>)[key], depth, top: item.depth === 0 && !Array.isArray(v) ? [key] : item.top });
     }
   }
   return null;
