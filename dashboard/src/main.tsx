@@ -182,6 +182,7 @@ async function start() {
     const config = await loadConfig();
     const auth = new Auth(config);
     const initial = await auth.restore();
+    root.textContent = ""; // the boot message
     render(<App config={config} auth={auth} initial={initial} />, root);
   } catch (error) {
     root.textContent = `The dashboard could not start: ${(error as Error).message}`;

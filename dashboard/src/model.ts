@@ -86,21 +86,32 @@ export function appendPage(list: RunsList, page: { data: Run[]; nextCursor: stri
   return { rows: [...list.rows, ...page.data.filter((r) => !seen.has(r.id))], cursor: page.nextCursor };
 }
 
+/** How many rows a poll re-reads: those shown plus room for new arrivals (the API's maximum is 100). */
+export function pollLimit(shown: number, pageSize: number): number {
+  return Math.min(shown + pageSize, 100);
+}
+
 /**
- * A poll re-read the newest `window.data.length` rows (asked for `limit`, at least as many as
- * shown, at most 100). Inside that window the fresh rows replace ours: new runs appear, changed
- * ones update, deleted ones or ones that no longer match the filter go. Older rows we had
- * loaded stay, after the window, with their cursor.
+ * Merges a poll (the newest `limit` rows, re-read) into the list. New runs appear at the top,
+ * changed runs update in place, and deleted ones (or ones that no longer match the filter) go;
+ * the list never grows downwards by itself (that is "load more"), and never holds a gap:
+ *  - the window reaches our last row: the fresh rows down to it replace ours, our cursor stays;
+ *  - it does not (more new runs than it holds) but overlaps ours: fresh rows, then our older ones;
+ *  - no overlap at all: start again from the window and its own cursor.
  */
 export function mergeWindow(list: RunsList, window: { data: Run[]; nextCursor: string | null }, limit: number): RunsList {
-  if (window.data.length < limit || list.rows.length <= window.data.length) {
-    // The window reaches everything we had (or everything there is).
-    return { rows: window.data, cursor: window.nextCursor };
+  if (list.rows.length === 0) return { rows: window.data, cursor: window.nextCursor };
+  const last = list.rows[list.rows.length - 1];
+  const complete = window.data.length < limit;
+  if (complete || window.data.some((r) => compareRuns(r, last) >= 0)) {
+    const rows = window.data.filter((r) => compareRuns(r, last) <= 0);
+    const beyond = rows.length < window.data.length;
+    return { rows, cursor: complete && !beyond ? null : list.cursor };
   }
   const oldest = window.data[window.data.length - 1];
+  if (compareRuns(oldest, list.rows[0]) < 0) return { rows: window.data, cursor: window.nextCursor };
   const fresh = new Set(window.data.map((r) => r.id));
-  const older = list.rows.filter((r) => !fresh.has(r.id) && compareRuns(r, oldest) > 0);
-  return { rows: [...window.data, ...older], cursor: list.cursor };
+  return { rows: [...window.data, ...list.rows.filter((r) => !fresh.has(r.id) && compareRuns(r, oldest) > 0)], cursor: list.cursor };
 }
 
 // ---------------------------------------------------------------------------------------------

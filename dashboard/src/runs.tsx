@@ -1,8 +1,9 @@
 /**
  * The runs page: newest first, status chips with counts (executions-stats), filters kept in the
  * URL, keyset "load more" with the API's nextCursor, and live updates by polling: every
- * pollIntervalMs the newest rows (as many as are shown, at most 100) and the stats are read again
- * and merged by id (model.ts mergeWindow), so new runs appear and statuses change in place.
+ * pollIntervalMs the newest rows (as many as are shown plus a page, at most 100) and the stats
+ * are read again and merged by id (model.ts mergeWindow), so new runs appear and statuses change
+ * in place.
  */
 import { useMemo, useRef, useState } from "preact/hooks";
 import type { Api, Stats, WorkflowSummary } from "./api.ts";
@@ -18,6 +19,7 @@ import {
   formatRelative,
   formatTime,
   mergeWindow,
+  pollLimit,
   runDuration,
   type RunsList,
   statusLabels,
@@ -28,7 +30,6 @@ import { ErrorNote, FilterBar, LiveIndicator, StatusBadge, usePolling } from "./
 import type { Run } from "./api.ts";
 
 export const PAGE_SIZE = 25;
-const MAX_WINDOW = 100;
 
 export function RunsPage(props: {
   api: Api;
@@ -60,7 +61,7 @@ export function RunsPage(props: {
   const lastUpdate = usePolling(async () => {
     const key = filterKey;
     const shown = listRef.current.key === key ? listRef.current.rows.length : 0;
-    const limit = Math.min(Math.max(shown, PAGE_SIZE), MAX_WINDOW);
+    const limit = pollLimit(shown, PAGE_SIZE);
     const filter = apiFilter(filters);
     try {
       const [window, newStats] = await Promise.all([api.listRuns(filter, { limit }), api.stats(filter)]);
@@ -178,8 +179,10 @@ function RunRow({ run, now }: { run: Run; now: number }) {
   return (
     <tr class={stuck ? "stuck" : undefined} data-run-id={run.id} data-status={run.status}>
       <td data-label="Status">
-        <StatusBadge status={run.status} />
-        {stuck && <span class="badge stuck" title={stuckLabel(stuck, now)}>{stuck.kind === "overdue" ? "Overdue" : "Stop unconfirmed"}</span>}
+        <span class="badges">
+          <StatusBadge status={run.status} />
+          {stuck && <span class="badge stuck" title={stuckLabel(stuck, now)}>{stuck.kind === "overdue" ? "Overdue" : "Stop unconfirmed"}</span>}
+        </span>
       </td>
       <td data-label="Workflow">
         <a class="run-link" href={`#/runs/${run.id}`}>{run.workflow?.name ?? run.workflowId}</a>

@@ -1,0 +1,144 @@
+/**
+ * The dashboard's list model (dashboard/src/model.ts): pages and polls merged in the API's keyset
+ * order, never a row twice, never a gap, whatever arrives, changes or goes between polls; and
+ * what counts as a stuck run. Pure functions: no browser, no server.
+ *
+ *   npx vitest run --project database tests/browser/dashboard-model.test.ts
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { Run } from "../../dashboard/src/api.ts";
+import { apiFilter, appendPage, compareRuns, mergeWindow, parseFilters, pollLimit, type RunsList, stuckState } from "../../dashboard/src/model.ts";
+
+let clock = Date.parse("2026-12-01T08:00:00Z");
+function run(overrides: Partial<Run> = {}): Run {
+  clock += 1000;
+  const at = new Date(clock).toISOString();
+  return {
+    id: randomUUID(), workflowId: "w", createdBy: "u", temporalWorkflowId: null, temporalRunId: null,
+    status: "running", startedAt: at, completedAt: null, durationMs: null, timeoutAt: null, input: null, output: null,
+    errorMessage: null, activitiesExecuted: 0, createdAt: at, updatedAt: at, workflow: { id: "w", name: "w" },
+    ...overrides,
+  } as Run;
+}
+
+/** A fake API over `all` (kept newest first): pages by keyset position, as executions-list does. */
+function page(all: Run[], limit: number, after?: Run): { data: Run[]; nextCursor: string | null } {
+  const sorted = [...all].sort(compareRuns);
+  const start = after ? sorted.findIndex((r) => compareRuns(r, after) > 0) : 0;
+  const rest = start < 0 ? [] : sorted.slice(start);
+  const data = rest.slice(0, limit);
+  return { data, nextCursor: rest.length > limit ? JSON.stringify(data[data.length - 1]) : null };
+}
+const cursorRow = (cursor: string) => JSON.parse(cursor) as Run;
+
+/** The list as the runs page keeps it: first page, load more, polls. */
+function driver(all: Run[], pageSize = 5) {
+  let list: RunsList = { rows: [], cursor: null };
+  return {
+    get list() { return list; },
+    poll() {
+      const limit = pollLimit(list.rows.length, pageSize);
+      list = mergeWindow(list, page(all, limit), limit);
+    },
+    loadMore() {
+      if (!list.cursor) return false;
+      list = appendPage(list, page(all, pageSize, cursorRow(list.cursor)));
+      return true;
+    },
+  };
+}
+
+const ids = (rows: Run[]) => rows.map((r) => r.id);
+const expectPrefixOfTruth = (list: RunsList, all: Run[]) => {
+  const truth = ids([...all].sort(compareRuns));
+  expect(new Set(ids(list.rows)).size).toBe(list.rows.length);
+  expect(ids(list.rows)).toEqual(truth.slice(0, list.rows.length));
+  // What "load more" continues with is exactly the rest.
+  if (list.cursor === null) expect(list.rows.length).toBe(truth.length);
+};
+
+describe("dashboard list model", () => {
+  it("load more walks every row once, in order", () => {
+    const all = Array.from({ length: 23 }, () => run());
+    const d = driver(all);
+    d.poll();
+    expect(d.list.rows).toHaveLength(5);
+    while (d.loadMore()) expectPrefixOfTruth(d.list, all);
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+  });
+
+  it("polls add new runs on top, update changed ones, drop deleted ones, and never grow the list downwards", () => {
+    const all = Array.from({ length: 12 }, () => run());
+    const d = driver(all);
+    d.poll();
+    d.loadMore();
+    expect(d.list.rows).toHaveLength(10);
+    all.push(run(), run());
+    d.poll();
+    expect(d.list.rows).toHaveLength(12);
+    expectPrefixOfTruth(d.list, all);
+    const changed = d.list.rows[3];
+    all[all.findIndex((r) => r.id === changed.id)] = { ...changed, status: "completed" };
+    const deleted = d.list.rows[5];
+    all.splice(all.findIndex((r) => r.id === deleted.id), 1);
+    d.poll();
+    expect(d.list.rows.find((r) => r.id === changed.id)?.status).toBe("completed");
+    expect(ids(d.list.rows)).not.toContain(deleted.id);
+    expectPrefixOfTruth(d.list, all);
+    while (d.loadMore()) expectPrefixOfTruth(d.list, all);
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+  });
+
+  it("more new runs than a poll reads: no gap (the list starts again from the window)", () => {
+    const all = Array.from({ length: 8 }, () => run());
+    const d = driver(all, 5);
+    d.poll();
+    for (let i = 0; i < 30; i++) all.push(run());
+    d.poll();
+    expectPrefixOfTruth(d.list, all);
+    while (d.loadMore()) expectPrefixOfTruth(d.list, all);
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+  });
+
+  it("random inserts, changes, deletes, polls and loads keep the list a prefix of the truth", () => {
+    const all = Array.from({ length: 40 }, () => run());
+    const d = driver(all, 4);
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let step = 0; step < 400; step++) {
+      const r = random();
+      if (r < 0.25) all.push(run());
+      else if (r < 0.35 && all.length) all.splice(Math.floor(random() * all.length), 1);
+      else if (r < 0.65) d.poll();
+      else d.loadMore();
+      if (d.list.rows.length) {
+        // The list may lag the truth only until the next poll.
+        d.poll();
+        expectPrefixOfTruth(d.list, all);
+      }
+    }
+  });
+
+  it("filters: presets slide with the clock, a custom range passes through, unknown values are dropped", () => {
+    const now = Date.parse("2026-12-01T10:00:00Z");
+    expect(apiFilter(parseFilters(new URLSearchParams("range=1h&status=failed,bogus")), now)).toEqual({
+      status: ["failed"], workflowId: undefined, startedAfter: "2026-12-01T09:00:00.000Z", startedBefore: undefined,
+    });
+    expect(apiFilter(parseFilters(new URLSearchParams("range=custom&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")), now)).toMatchObject({
+      startedAfter: "2026-11-01T00:00:00.000Z", startedBefore: "2026-11-02T00:00:00.000Z",
+    });
+  });
+
+  it("stuck: live past the deadline, or a stop requested and not confirmed; never a finished run", () => {
+    const now = Date.parse("2026-12-01T10:00:00Z");
+    expect(stuckState(run({ timeoutAt: "2026-12-01T09:59:00Z" }), now)?.kind).toBe("overdue");
+    expect(stuckState(run({ timeoutAt: "2026-12-01T10:01:00Z" }), now)).toBeNull();
+    expect(stuckState(run({ stopRequestedAt: "2026-12-01T09:58:00Z" } as Partial<Run>), now)?.kind).toBe("stop-unconfirmed");
+    expect(stuckState(run({ status: "completed", timeoutAt: "2026-12-01T09:00:00Z" }), now)).toBeNull();
+    // An API without stopRequestedAt (older deployments): no field, no crash.
+    const old = run();
+    delete (old as Partial<Run>).stopRequestedAt;
+    expect(stuckState(old, now)).toBeNull();
+  });
+});
