@@ -82,6 +82,11 @@ export function queryObject(c: Context): Record<string, string> {
 function errorResponse(c: Context, error: unknown, runtime: Runtime): Response {
   if (error instanceof ExecutionError) {
     const body = { error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } };
+    // 503 `unavailable` (shared/db.ts DatabaseUnavailableError): when to try again, in seconds.
+    if (error.code === "unavailable") {
+      const seconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      c.header("Retry-After", String(typeof seconds === "number" && seconds >= 1 ? Math.ceil(seconds) : 1));
+    }
     return c.json(body, error.status as ContentfulStatusCode);
   }
   if (error instanceof HTTPException && error.status < 500) {

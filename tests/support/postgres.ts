@@ -53,6 +53,26 @@ export interface PostgresHandle {
   /** Whether pg_cron is loaded (throwaway cluster with pg_cron.so, or an external server that has it). */
   pgCron: boolean;
   stop(): Promise<void>;
+  /**
+   * The server itself, for fault tests (`startPostgres({ throwaway: true })` only; null for a
+   * database inside DATABASE_URL): `pg_ctl restart`, `stop` and `start` of this cluster,
+   * each awaited (`-w`), on the same port.
+   */
+  server: PostgresServerControl | null;
+}
+
+export interface PostgresServerControl {
+  /** `pg_ctl restart -m <mode>` (default fast): every backend is terminated, then it accepts connections again. */
+  restart(mode?: "smart" | "fast" | "immediate"): Promise<void>;
+  /** `pg_ctl stop -m <mode>` (default fast): connections are refused until start(). */
+  halt(mode?: "smart" | "fast" | "immediate"): Promise<void>;
+  /** `pg_ctl start` after halt(). */
+  resume(): Promise<void>;
+}
+
+export interface StartPostgresOptions {
+  /** A throwaway cluster of its own even when DATABASE_URL is set (fault tests restart it). */
+  throwaway?: boolean;
 }
 
 declare module "vitest" {
@@ -72,9 +92,9 @@ export default async function globalSetup(project: TestProject) {
   };
 }
 
-export async function startPostgres(): Promise<PostgresHandle> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresHandle> {
   const external = process.env.DATABASE_URL?.trim();
-  return external ? startInExternalServer(external) : startThrowawayCluster();
+  return external && !options.throwaway ? startInExternalServer(external) : startThrowawayCluster();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,10 +166,21 @@ async function startThrowawayCluster(): Promise<PostgresHandle> {
   }
   const adminSql = connect(url, { max: 4 });
   let stopped: Promise<void> | undefined;
+  const ctl = async (args: string[]) => {
+    const [command, commandArgs] = pgCommand("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-w", "-t", "60", ...args]);
+    const result = await runAsync(command, commandArgs);
+    if (result.code !== 0) throw new Error(`pg_ctl ${args.join(" ")} failed (${result.code}): ${result.stderr}${result.stdout}`);
+  };
+  const serverOptions = [`-p ${port}`, ...settings.map((s) => `-c ${s}`)].join(" ");
   return {
     url,
     adminSql,
     pgCron,
+    server: {
+      restart: (mode = "fast") => ctl(["-m", mode, "-o", serverOptions, "restart"]),
+      halt: (mode = "fast") => ctl(["-m", mode, "stop"]),
+      resume: () => ctl(["-o", serverOptions, "start"]),
+    },
     stop: () =>
       (stopped ??= (async () => {
         await adminSql.end({ timeout: 1 }).catch(() => {});
@@ -173,6 +204,7 @@ async function startInExternalServer(serverUrl: string): Promise<PostgresHandle>
     url,
     adminSql,
     pgCron: loaded,
+    server: null,
     stop: () =>
       (stopped ??= (async () => {
         await adminSql.end({ timeout: 1 }).catch(() => {});
