@@ -9,7 +9,8 @@
  *   - three users hammer create, list, get, stats and update concurrently (interleaved with
  *     service-role lists that bypass RLS), and each only ever sees its own rows and counts;
  *   - meanwhile a probe that sets no role and no claims runs on the same pooled server
- *     connections, and never sees a role, claims or an auth.uid();
+ *     connections, and never sees a role, claims, an auth.uid(), the stop-claim marker or
+ *     any other setting changed for the session;
  *   - with ONE server connection, a transaction without claims right after each user request
  *     sees none, and a positive control shows the probe would see a session-level leak.
  */
@@ -61,10 +62,22 @@ interface Probe {
   claims: string | null;
   uid: string | null;
   jwt_role: string | null;
+  stop_claim: string | null;
+  /**
+   * Server settings changed for the session (a SET, or set_config(..., false)), other than those
+   * PgBouncer itself syncs per client. Custom settings such as request.jwt.claims are not listed in
+   * pg_settings: they are read one by one above.
+   */
+  session_settings: string[];
 }
 const probeQuery = (sql: Sql | Tx) => sql<Probe[]>`
   select pg_backend_pid() as pid, current_user, session_user, current_setting('role') as role,
-         current_setting('request.jwt.claims', true) as claims, auth.uid() as uid, auth.role() as jwt_role`;
+         current_setting('request.jwt.claims', true) as claims, auth.uid() as uid, auth.role() as jwt_role,
+         current_setting('execution_tracker.stop_claim', true) as stop_claim,
+         array(select name from pg_settings
+                where source = 'session'
+                  and name <> all (array['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'standard_conforming_strings'])
+                order by name) as session_settings`;
 
 /** Nothing of any earlier transaction: no role switched to, no claims, no user. */
 function expectClean(probe: Probe) {
@@ -74,6 +87,9 @@ function expectClean(probe: Probe) {
   expect([null, ""], JSON.stringify(probe)).toContain(probe.claims);
   expect(probe.uid, JSON.stringify(probe)).toBeNull();
   expect(probe.jwt_role, JSON.stringify(probe)).toBeNull();
+  // The sweeper's and stop processing's transaction-local marker that suppresses webhooks.
+  expect([null, ""], JSON.stringify(probe)).toContain(probe.stop_claim);
+  expect(probe.session_settings, JSON.stringify(probe)).toEqual([]);
 }
 
 async function newUser(e2e: E2E): Promise<User> {
@@ -276,6 +292,9 @@ describe.skipIf(!pooled)("identity through ONE pooled server connection", () => 
       await leaker`select set_config('request.jwt.claims', ${JSON.stringify({ sub: alice.id, role: "authenticated" })}, false)`;
       const [seen] = await probeQuery(next);
       expect(seen.uid).toBe(alice.id);
+      await leaker`set statement_timeout = '59s'`;
+      const [again] = await probeQuery(next);
+      expect(again.session_settings).toEqual(["statement_timeout"]);
       await next`reset all`;
       const [after] = await probeQuery(next);
       expectClean(after);
