@@ -172,6 +172,17 @@ describe("403, 404, 409", () => {
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 
+  it("409 terminal_execution: any change to a finished execution, naming the field; the row is unchanged", async () => {
+    const created = await invoke(aliceClient, "executions-create", { body: { workflowId: workflow, temporalWorkflowId: `err-${randomUUID()}` } });
+    expect((await invoke(aliceClient, "executions-update", { body: { id: created.body.id, status: "completed", output: { ok: true } } })).status).toBe(200);
+    const before = await storedRow(e2e.sql, created.body.id);
+    const error = expectError(await invoke(aliceClient, "executions-update", { body: { id: created.body.id, output: { ok: false } } }), 409, "terminal_execution");
+    expect(error.details).toEqual({ field: "output" });
+    expect(await storedRow(e2e.sql, created.body.id)).toEqual(before);
+    // (immutable_field, 409, is the database's answer to changing a column fixed at insert; no
+    // request of the API changes one: tests/integration/integrity.test.ts.)
+  });
+
   it("409 conflict: a temporalWorkflowId the caller's own execution of another workflow holds", async () => {
     const otherWorkflow = await createWorkflow(e2e.sql, alice);
     const error = expectError(
