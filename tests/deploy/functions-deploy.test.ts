@@ -151,6 +151,32 @@ function denoEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The CLI
+// ---------------------------------------------------------------------------------------------
+
+/** `supabase functions deploy [names] --use-api` against the stand-in; returns its output, asserts a clean run. */
+async function deployWithCli(functions: string[]): Promise<string> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SUPABASE_")) env[key] = value;
+  Object.assign(env, {
+    HOME: cliHome, // no ~/.supabase of the developer (token, profile, telemetry)
+    SUPABASE_ACCESS_TOKEN: ACCESS_TOKEN,
+    SUPABASE_TELEMETRY_DISABLED: "1",
+    DO_NOT_TRACK: "1",
+    NO_COLOR: "1",
+  });
+  const result = await runAsync(SUPABASE, [
+    "functions", "deploy", ...functions, "--use-api", "--project-ref", PROJECT_REF, "--profile", profilePath, "--workdir", REPO_ROOT,
+  ], { cwd: REPO_ROOT, env, timeoutMs: 120_000 });
+  const output = `${result.stdout}\n${result.stderr}`;
+  expect(result.code, output).toBe(0);
+  // A file of the import graph that could not be read, or outside the project, is only a WARN to the CLI.
+  expect(output.split("\n").filter((line) => /WARN|WARNING/.test(line)), output).toEqual([]);
+  expect(api.unexpected).toEqual([]);
+  return output;
+}
+
+// ---------------------------------------------------------------------------------------------
 // supabase/config.toml: verify_jwt per function
 // ---------------------------------------------------------------------------------------------
 
@@ -390,29 +416,13 @@ describe("the functions deploy to Supabase as they are", () => {
   describe.each(names)("%s", (name) => {
     it("deploys with the real Supabase CLI (--use-api) to the stand-in Management API", async () => {
       const before = api.uploads.length;
-      const env: NodeJS.ProcessEnv = {};
-      for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SUPABASE_")) env[key] = value;
-      Object.assign(env, {
-        HOME: cliHome, // no ~/.supabase of the developer (token, profile, telemetry)
-        SUPABASE_ACCESS_TOKEN: ACCESS_TOKEN,
-        SUPABASE_TELEMETRY_DISABLED: "1",
-        DO_NOT_TRACK: "1",
-        NO_COLOR: "1",
-      });
-      const result = await runAsync(SUPABASE, [
-        "functions", "deploy", name, "--use-api", "--project-ref", PROJECT_REF, "--profile", profilePath, "--workdir", REPO_ROOT,
-      ], { cwd: REPO_ROOT, env, timeoutMs: 90_000 });
-      const output = `${result.stdout}\n${result.stderr}`;
-      expect(result.code, output).toBe(0);
+      const output = await deployWithCli([name]);
       expect(output).toContain(`Deployed Functions on project ${PROJECT_REF}: ${name}`);
-      // A file of the import graph that could not be read, or outside the project, is only a WARN to the CLI.
-      expect(output.split("\n").filter((line) => /WARN|WARNING/.test(line)), output).toEqual([]);
-      expect(api.unexpected).toEqual([]);
       expect(api.uploads.length).toBe(before + 1);
       const upload = api.uploads[api.uploads.length - 1];
       expect(upload).toMatchObject({ ref: PROJECT_REF, slug: name, bundleOnly: false, authorization: `Bearer ${ACCESS_TOKEN}` });
       uploads.set(name, upload);
-    }, 120_000);
+    }, 150_000);
 
     it("uploads its entry point, its own import map and verify_jwt as config.toml sets it", () => {
       const upload = uploads.get(name);
@@ -476,4 +486,23 @@ describe("the functions deploy to Supabase as they are", () => {
       expect(served.logs()).not.toMatch(/error: Uncaught|unhandled error/i);
     }, 180_000);
   });
+
+  it("deploys them all with one command (the README's), uploading what each single deploy uploaded", async () => {
+    const before = api.uploads.length;
+    const bulkBefore = api.bulkUpdates.length;
+    const output = await deployWithCli([]);
+    expect(output).toContain(`Deployed Functions on project ${PROJECT_REF}:`);
+    const batch = api.uploads.slice(before);
+    // Each function bundled on its own (bundleOnly), then all activated by one bulk update.
+    expect(batch.map((u) => u.slug).sort()).toEqual([...names].sort());
+    expect(batch.every((u) => u.bundleOnly)).toBe(true);
+    expect(api.bulkUpdates.length).toBe(bulkBefore + 1);
+    expect(api.bulkUpdates[api.bulkUpdates.length - 1].map((f) => f.slug).sort()).toEqual([...names].sort());
+    for (const upload of batch) {
+      const single = uploads.get(upload.slug);
+      expect(single, `${upload.slug} was not deployed alone`).toBeDefined();
+      expect(upload.metadata).toEqual(single!.metadata);
+      expect([...upload.files.keys()].sort()).toEqual([...single!.files.keys()].sort());
+    }
+  }, 180_000);
 });

@@ -54,6 +54,8 @@ export interface ManagementApi {
   uploads: Upload[];
   calls: ApiCall[];
   unexpected: ApiCall[];
+  /** Bodies of PUT /v1/projects/{ref}/functions (the records of a multi-function deploy). */
+  bulkUpdates: { slug: string; [key: string]: unknown }[][];
   stop(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function startManagementApi(): Promise<ManagementApi> {
   const uploads: Upload[] = [];
   const calls: ApiCall[] = [];
   const unexpected: ApiCall[] = [];
+  const bulkUpdates: ManagementApi["bulkUpdates"] = [];
 
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://stand-in");
@@ -120,7 +123,11 @@ export async function startManagementApi(): Promise<ManagementApi> {
         });
       }
       if (method === "GET" && /^\/v1\/projects\/[a-z]{20}\/functions$/.test(url.pathname)) return send(200, []);
-      if (method === "PUT" && /^\/v1\/projects\/[a-z]{20}\/functions$/.test(url.pathname)) return send(200, JSON.parse(body.toString() || "[]"));
+      if (method === "PUT" && /^\/v1\/projects\/[a-z]{20}\/functions$/.test(url.pathname)) {
+        const records = JSON.parse(body.toString() || "[]");
+        bulkUpdates.push(records);
+        return send(200, { functions: records });
+      }
       if (method === "GET" && /^\/v1\/projects\/[a-z]{20}$/.test(url.pathname)) return send(404, { message: "stand-in: no project details" });
       unexpected.push({ method, path: url.pathname, status: 404 });
       return send(404, { message: `stand-in: ${method} ${url.pathname} is not an endpoint the deploy test expects` });
@@ -136,6 +143,7 @@ export async function startManagementApi(): Promise<ManagementApi> {
     uploads,
     calls,
     unexpected,
+    bulkUpdates,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
