@@ -103,6 +103,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const read = (name: string) => env(name)?.trim() || undefined;
   const abort = new AbortController();
   let state: State = "starting";
+  // Resolved when /health turns 200: the pg_net stand-in delivers only from then on.
+  let markHandlersReady = () => {};
+  const handlersReady = new Promise<void>((resolve) => (markHandlersReady = resolve));
   let app: FetchHandler | null = null;
 
   // What to stop, in this order: the plugins' workers (they may still call the functions), the
@@ -200,6 +203,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     if (await hasPgNetStandIn(db.sql)) {
       worker = await startPgNetWorker({
         sql: db.sql,
+        // Nothing is sent to a server still answering 503: what was queued meanwhile waits.
+        ready: handlersReady,
         listen: db.listen,
         pollIntervalMs: Number.isFinite(pollIntervalMs) && pollIntervalMs >= 0 ? pollIntervalMs : 2000,
         log: (message, error) => runtime.log(`pg_net stand-in: ${message}`, error),
@@ -243,6 +248,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       pluginBanner,
     });
     state = "ready";
+    markHandlersReady();
 
     let stopping: Promise<void> | undefined;
     return {

@@ -1,8 +1,16 @@
 /**
  * `npm start` plugin: points the database webhook triggers at this server, as
  * `vault.create_secret(...)` does on Supabase, so the same triggers fire the same function
- * (through the pg_net stand-in). Only for local databases: never on a Supabase database.
- * LOCAL_WEBHOOKS=false leaves the Vault secrets alone (point them elsewhere yourself).
+ * (through the pg_net stand-in, local/pg-net-worker.ts). Only for local databases: never on a
+ * Supabase database. LOCAL_WEBHOOKS=false leaves the Vault secrets alone (point them elsewhere
+ * yourself).
+ *
+ * The URL and the secret go into each request when it is queued, so webhooks queued while the
+ * server is down reach it after a restart only on the same PORT and with the same
+ * WEBHOOK_SECRET (set it; without it each start makes a new one). The stand-in sends them once
+ * the functions answer, and sends a request again after a connection error or a 5xx (the
+ * real pg_net never retries; on Supabase the sweeper is what produces the effect of a lost
+ * webhook).
  */
 
 const enabled = () => !/^(0|false|no|off)$/i.test(Deno.env.get("LOCAL_WEBHOOKS") ?? "true");
