@@ -5,8 +5,8 @@
  * function (`functions deploy` takes the deno.json beside the entry point as the function's
  * import map), so the platform resolves the bare imports of the uploaded code with it.
  *
- *   npx deno run --allow-read --allow-write scripts/sync-import-maps.ts          # write the maps
- *   npx deno run --allow-read scripts/sync-import-maps.ts --check                # exit 1 when out of sync
+ *   npx deno run --allow-read --allow-write --allow-env scripts/sync-import-maps.ts          # write the maps
+ *   npx deno run --allow-read --allow-env scripts/sync-import-maps.ts --check                # exit 1 when out of sync
  *
  * tests/unit/dependency-versions.test.ts runs the same functions and fails when a map, the
  * root deno.json and package.json disagree. A map holds only `imports` (no `nodeModulesDir`:
@@ -165,7 +165,7 @@ function main(args: string[]) {
     }
   }
   if (check && stale) {
-    console.error("run: npx deno run --allow-read --allow-write scripts/sync-import-maps.ts");
+    console.error("run: npx deno run --allow-read --allow-write --allow-env scripts/sync-import-maps.ts");
     return 1;
   }
   if (!stale) console.log("every function's import map is in sync with package.json and its imports");

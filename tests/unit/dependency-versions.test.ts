@@ -5,7 +5,7 @@
  * versions, and a function's map must list exactly the packages its import graph uses.
  * Every function folder on disk is checked, none is listed here.
  *
- * Fix a failure with: npx deno run --allow-read --allow-write scripts/sync-import-maps.ts
+ * Fix a failure with: npx deno run --allow-read --allow-write --allow-env scripts/sync-import-maps.ts
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
