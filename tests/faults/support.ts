@@ -299,7 +299,27 @@ export async function startFunctionsProcess(options: { databaseUrl: string; env?
   const localDeno = join(REPO_ROOT, "node_modules", ".bin", "deno");
   // node_modules/.bin/deno links to the binary itself, so the signal reaches Deno.
   const deno = existsSync(localDeno) ? localDeno : "deno";
-  const server = await spawnGuarded(deno, ["run", "-A", "--config", "deno.json", "tests/support/serve-functions.ts"], { env });
+  // Not under the guard: serve-functions.ts is its own guard (it exits when our stdin pipe closes).
+  const child = spawn(deno, ["run", "-A", "--config", "deno.json", "tests/support/serve-functions.ts"], {
+    cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-20_000);
+    if (process.env.ET_TEST_VERBOSE) process.stderr.write(`[functions] ${chunk}`);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  let running = true;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => {
+    running = false;
+    resolve();
+  }));
+  const kill = async () => {
+    if (!running) return;
+    child.kill("SIGKILL");
+    await exited;
+  };
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
@@ -308,11 +328,11 @@ export async function startFunctionsProcess(options: { databaseUrl: string; env?
       await response.text();
       if (response.ok) break;
     } catch { /* not up yet */ }
-    if (!server.isRunning() || Date.now() > deadline) {
-      await server.end();
-      throw new Error(`the functions server did not answer /health:\n${server.output()}`);
+    if (!running || Date.now() > deadline) {
+      await kill();
+      throw new Error(`the functions server did not answer /health:\n${output}`);
     }
     await delay(100);
   }
-  return { url, functionsUrl: `${url}/functions/v1`, logs: server.output, kill: () => server.end() };
+  return { url, functionsUrl: `${url}/functions/v1`, logs: () => output, kill };
 }
