@@ -9,6 +9,7 @@
  */
 import { withCaller } from "../../shared/db.ts";
 import { createExecutionService } from "../../shared/service.ts";
+import { executionStatuses as statuses, terminalStatuses } from "../../shared/status.ts";
 import type { Caller, ExecutionStats, StatsFilter } from "../../shared/types.ts";
 import { type BenchContext, serviceCaller, userCaller } from "../lib/context.ts";
 import { log, type Measurement, measure, percentile } from "../lib/measure.ts";
@@ -30,8 +31,6 @@ export interface StatsResult {
   checks: StatsCheck[];
   scopes: Record<string, { rows: number }>;
 }
-
-const statuses = ["pending", "running", "completed", "failed", "cancelled", "timed_out"] as const;
 
 interface Scope {
   key: string;
@@ -123,7 +122,7 @@ export async function naiveStats(ctx: BenchContext, caller: Caller, filter: Stat
       });
     const sorted = durations.subarray(0, timed).sort();
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    const terminal = counts.completed + counts.failed + counts.cancelled + counts.timed_out;
+    const terminal = terminalStatuses.reduce((n, s) => n + counts[s], 0);
     return {
       total,
       byStatus: counts as ExecutionStats["byStatus"],
@@ -150,7 +149,7 @@ async function exactStats(ctx: BenchContext, where: Scope["where"], after: strin
     select count(*)::float8 as total,
            ${sql.unsafe(statuses.map((s) => `count(*) filter (where status = '${s}')::float8 as "${s}"`).join(", "))},
            (count(*) filter (where status = 'completed'))::float8
-             / nullif(count(*) filter (where status in ('completed', 'failed', 'cancelled', 'timed_out')), 0) as success_rate,
+             / nullif(count(*) filter (where public.execution_status_is_terminal(status)), 0) as success_rate,
            avg(duration_ms)::float8 as avg,
            (percentile_disc(0.5) within group (order by duration_ms))::float8 as p50,
            (percentile_disc(0.95) within group (order by duration_ms))::float8 as p95

@@ -64,7 +64,7 @@ const nested = (depth: number, leaf = "1") => "[".repeat(depth) + leaf + "]".rep
 describe("a NUL in any string is a 400 naming the field, and nothing is stored", () => {
   it("in each field of a create", async () => {
     const tw = () => `"lim-${randomUUID()}"`;
-    const cases: [string, string][] = [
+    const cases: [string, string | RegExp][] = [
       [`{"workflowId":"${workflow}${NUL}"}`, "workflowId"],
       [`{"workflowId":"${workflow}","temporalWorkflowId":"a${NUL}b"}`, "temporalWorkflowId"],
       [`{"workflowId":"${workflow}","temporalWorkflowId":${tw()},"temporalRunId":"run${NUL}"}`, "temporalRunId"],

@@ -368,7 +368,7 @@ describe("the migration fixes rows written before it", () => {
 
     for (const file of migrations.filter((f) => f >= mine)) await db.unsafe(readFileSync(join(REPO_ROOT, "supabase", "migrations", file), "utf8"));
 
-    const after = Object.fromEntries((await db`
+    const after: Record<string, Record<string, Date | null> & { status: string; duration_ms: number | null }> = Object.fromEntries((await db`
       select temporal_workflow_id, status, started_at, running_at, completed_at, timeout_at, duration_ms::int, created_at
         from public.workflow_executions where created_by = ${owner}`).map((r) => [r.temporal_workflow_id, r]));
     const [{ now }] = await db`select now()`;
@@ -379,7 +379,7 @@ describe("the migration fixes rows written before it", () => {
     expect(after["poison-started"]).toMatchObject({ status: "running", duration_ms: null });
     expect(after["poison-started"].started_at).toEqual(after["poison-started"].created_at); // from created_at
     expect(after["poison-started"].running_at).toEqual(after["poison-started"].started_at);
-    expect(after["poison-started"].timeout_at.getTime()).toBeLessThanOrEqual(now.getTime() + 1000); // overdue: the sweeper ends it next
+    expect(after["poison-started"].timeout_at!.getTime()).toBeLessThanOrEqual(now.getTime() + 1000); // overdue: the sweeper ends it next
     expect(after["poison-deadline"]).toMatchObject({ timeout_at: null, duration_ms: null }); // no deadline; the live duration dropped
     expect(after["poison-ended"]).toMatchObject({ status: "completed", duration_ms: 9 });
     expect(after["poison-completed"]).toMatchObject({ status: "failed", duration_ms: 5 });
