@@ -12,7 +12,7 @@ import { TemporalRequestError, type TemporalRunStatus, type WorkflowDescription 
 // Workflow ids
 
 /** Temporal's default limit.maxIDLength (bytes); the database and the HTTP edge check the same. */
-export const maxWorkflowIdBytes = 1000;
+const maxWorkflowIdBytes = 1000;
 
 /**
  * Refuses (TemporalRequestError, before any request is built) a workflow id Temporal or the
