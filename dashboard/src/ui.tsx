@@ -1,6 +1,6 @@
 /** Small shared pieces: status badges, the filter bar, the confirm dialog, polling. */
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { WorkflowSummary } from "./api.ts";
 import { type ExecutionStatus, type Filters, fromLocalInput, rangePresets, statusLabels, toLocalInput } from "./model.ts";
 
@@ -117,6 +117,7 @@ export function ConfirmDialog(props: {
   children: ComponentChildren;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -124,8 +125,8 @@ export function ConfirmDialog(props: {
     if (!props.open && dialog.open) dialog.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} class="confirm" aria-labelledby="confirm-title" onClose={props.onClose} onCancel={props.onClose}>
-      <h2 id="confirm-title">{props.title}</h2>
+    <dialog ref={ref} class="confirm" aria-labelledby={titleId} onClose={props.onClose} onCancel={props.onClose}>
+      <h2 id={titleId}>{props.title}</h2>
       <div class="confirm-body">{props.children}</div>
       <div class="actions">
         <button type="button" class="secondary" onClick={props.onClose} autofocus>Keep it</button>

@@ -1,0 +1,444 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium, or
+ * CHROMIUM_PATH) driven by playwright-core, against `npm start` (which builds and serves the
+ * dashboard at /) on a real PostgreSQL database of its own. Users are fresh per test; their
+ * runs are made through the API, as an app makes them, while the page is open.
+ *
+ *   npx vitest run --project database tests/browser/dashboard.test.ts
+ *   ET_SCREENSHOTS=1 npx vitest run --project database tests/browser/dashboard.test.ts   # rewrites docs/dashboard-*.png
+ */
+import { randomUUID } from "node:crypto";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join } from "node:path";
+import { promisify } from "node:util";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
+import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, REPO_ROOT, type Sql } from "../support/postgres.ts";
+import { userToken } from "../support/tokens.ts";
+
+const run = promisify(execFile);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SCREENSHOTS = /^(1|true|yes)$/i.test(process.env.ET_SCREENSHOTS ?? "");
+/** The dashboard polls every 3 s: anything live must show within a few polls. */
+const LIVE_TIMEOUT = 15_000;
+
+let server: DevServerProcess;
+let sql: Sql;
+let browser: Browser;
+const databaseName = `et_dashboard_${Date.now()}_${randomUUID().slice(0, 8)}`;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  const url = await createMigratedDatabase(databaseUrl(), databaseName);
+  sql = connect(url, { max: 2 });
+  [server, browser] = await Promise.all([
+    startDevServer({ DATABASE_URL: url, START_TEMPORAL: "false", LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", PG_NET_POLL_MS: "0" }),
+    chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] }),
+  ]);
+}, 240_000);
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close().catch(() => {});
+  await server?.stop();
+  await sql?.end({ timeout: 1 });
+  await dropDatabase(databaseUrl(), databaseName).catch(() => {});
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+interface TestUser {
+  id: string;
+  token: string;
+  workflows: string[];
+}
+
+async function newUser(workflowNames: string[] = ["orders"]): Promise<TestUser> {
+  const id = await createUser(sql);
+  const workflows: string[] = [];
+  for (const name of workflowNames) workflows.push(await createWorkflow(sql, id, { name: `${name}-${id.slice(0, 4)}` }));
+  return { id, token: await userToken(id), workflows };
+}
+
+async function api<T = Record<string, unknown>>(token: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${server.url}/functions/v1/${path}`, {
+    method: init.method ?? (init.body ? "POST" : "GET"),
+    headers: { authorization: `Bearer ${token}`, ...(init.body ? { "content-type": "application/json" } : {}) },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+type RunRow = { id: string; temporalWorkflowId: string; status: string };
+
+/** A run as an app records it (running), then moved to `status` when given. */
+async function createRun(user: TestUser, options: { workflow?: number; status?: string; input?: unknown; errorMessage?: string; timeoutSeconds?: number } = {}): Promise<RunRow> {
+  const temporalWorkflowId = `t-${randomUUID()}`;
+  const created = await api<RunRow>(user.token, "executions-create", {
+    body: { workflowId: user.workflows[options.workflow ?? 0], temporalWorkflowId, input: options.input ?? { n: 1 }, timeoutSeconds: options.timeoutSeconds },
+  });
+  expect(created.status).toBe(201);
+  if (options.status) await setStatus(user, created.body.id, options.status, options.errorMessage);
+  return { ...created.body, status: options.status ?? "running" };
+}
+
+async function setStatus(user: TestUser, id: string, status: string, errorMessage?: string): Promise<void> {
+  const updated = await api(user.token, "executions-update", { body: { id, status, ...(errorMessage ? { errorMessage } : {}) } });
+  expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+}
+
+/** The whole list as the API returns it to this user (newest first). */
+async function allRunIds(user: TestUser, query = ""): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { status: number; body: { data: RunRow[]; nextCursor: string | null } } = await api(user.token, `executions-list?limit=100${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    ids.push(...page.body.data.map((r) => r.id));
+    cursor = page.body.nextCursor;
+  } while (cursor);
+  return ids;
+}
+
+async function newPage(viewport = { width: 1200, height: 850 }): Promise<Page> {
+  const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(LIVE_TIMEOUT);
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  (page as Page & { errors: string[] }).errors = errors;
+  return page;
+}
+
+async function signInWithToken(page: Page, token: string, baseUrl = server.url): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.getByLabel("Supabase access token (JWT)").fill(token);
+  await page.getByRole("button", { name: "Use this token" }).click();
+  await page.getByRole("heading", { name: "Runs", level: 1 }).waitFor();
+}
+
+const rowIds = (page: Page) => page.$$eval("table.runs tbody tr", (rows) => rows.map((r) => (r as HTMLElement).dataset.runId!));
+const rowStatus = (page: Page, id: string) => page.locator(`table.runs tr[data-run-id="${id}"]`).getAttribute("data-status");
+const chipCount = async (page: Page, status: string) => Number(await page.locator(`.chips [data-count="${status}"]`).textContent());
+
+/** Waits until `probe` returns a value `done` accepts; returns it. */
+async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = LIVE_TIMEOUT): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await probe();
+  while (!done(value)) {
+    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    value = await probe();
+  }
+  return value;
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+// ---------------------------------------------------------------------------------------------
+
+describe("dashboard (npm start, Chromium)", () => {
+  it("npm start serves it at / and prints the URL; the local sign-in offers the demo user", async () => {
+    expect(server.output()).toContain(`Dashboard   ${server.url}/`);
+    const page = await newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByRole("button", { name: "Sign in as the demo user" }).click();
+    await page.getByRole("heading", { name: "Runs", level: 1 }).waitFor();
+    expect(await page.locator(".who").textContent()).toBe("demo@local.test");
+    // Signing out forgets the token; a reload does not sign in again.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.reload();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+  });
+
+  it("shows only the signed-in user's runs: another user's never appear, not even by URL", async () => {
+    const alice = await newUser(["alice-orders"]);
+    const bob = await newUser(["bob-billing"]);
+    const mine = [await createRun(alice), await createRun(alice, { status: "completed" }), await createRun(alice, { status: "failed", errorMessage: "boom" })];
+    const theirs = [await createRun(bob), await createRun(bob, { status: "completed" })];
+
+    const page = await newPage();
+    await signInWithToken(page, alice.token);
+    expect(await page.locator(".who").textContent()).toBe(`${alice.id}@test.local`);
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, mine.map((r) => r.id)));
+    expect(await chipCount(page, "total")).toBe(3);
+    const text = await page.locator("main").textContent();
+    for (const run of theirs) expect(text).not.toContain(run.temporalWorkflowId);
+    // The workflow filter lists her workflows only.
+    const options = await page.locator("select[name=workflow] option").allTextContents();
+    expect(options).toEqual(["All workflows", `alice-orders-${alice.id.slice(0, 4)}`]);
+
+    // Bob creates another run while she watches: still not hers.
+    await createRun(bob);
+    await page.waitForTimeout(3500);
+    expect(sameSet(await rowIds(page), mine.map((r) => r.id))).toBe(true);
+
+    // His run by its URL: RLS says it does not exist.
+    await page.goto(`${server.url}/#/runs/${theirs[0].id}`);
+    await page.getByRole("heading", { name: "Run not found" }).waitFor();
+  });
+
+  it("filters by status chips, workflow, time presets and a custom range (kept in the URL)", async () => {
+    const user = await newUser(["ingest", "export"]);
+    const running = [await createRun(user), await createRun(user)];
+    const failed = await createRun(user, { status: "failed", errorMessage: "disk full" });
+    const exported = [await createRun(user, { workflow: 1, status: "completed" }), await createRun(user, { workflow: 1, status: "completed" })];
+    // One from three days ago (inserted directly: started_at is the keyset position, immutable through the API).
+    const [old] = await sql<{ id: string }[]>`
+      insert into public.workflow_executions (workflow_id, created_by, status, started_at, created_at, completed_at, duration_ms, temporal_workflow_id)
+      values (${user.workflows[1]}, ${user.id}, 'completed', now() - interval '3 days', now() - interval '3 days',
+              now() - interval '3 days' + interval '2 seconds', 2000, ${`t-old-${randomUUID()}`})
+      returning id`;
+
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => ids.length === 6);
+
+    await page.locator(".chips button[data-status=failed]").click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [failed.id]));
+    expect(page.url()).toContain("status=failed");
+    expect(await page.locator(".chips button[data-status=failed]").getAttribute("aria-pressed")).toBe("true");
+
+    // Two statuses at once.
+    await page.locator(".chips button[data-status=running]").click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [failed.id, ...running.map((r) => r.id)]));
+
+    // A workflow: with running+failed selected, the export workflow has none.
+    await page.locator("select[name=workflow]").selectOption({ label: `export-${user.id.slice(0, 4)}` });
+    await page.getByText("No runs match these filters.").waitFor();
+    await page.locator(".chips button", { hasText: "All" }).click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [...exported.map((r) => r.id), old.id]));
+    expect(await chipCount(page, "total")).toBe(3);
+
+    // Last 24 h hides the old one (and the counts follow the range).
+    await page.locator("select[name=range]").selectOption("24h");
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, exported.map((r) => r.id)));
+    await eventually(() => chipCount(page, "total"), (n) => n === 2);
+    await page.locator("select[name=range]").selectOption("7d");
+    await eventually(() => rowIds(page), (ids) => ids.length === 3);
+
+    // A custom range around three days ago: the old one only.
+    await page.locator("select[name=range]").selectOption("custom");
+    const local = (ms: number) => new Date(Date.now() - ms).toISOString().slice(0, 16); // the page runs in UTC
+    await page.getByLabel("From").fill(local(4 * 86_400_000));
+    await page.getByLabel("Before").fill(local(2 * 86_400_000));
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [old.id]));
+    await eventually(() => chipCount(page, "completed"), (n) => n === 1);
+
+    // The URL holds the filters: a reload (or a shared link) shows the same.
+    await page.reload();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [old.id]));
+  });
+
+  it("load more walks the list with the API's cursor: every run once, in order, while new runs arrive", async () => {
+    const user = await newUser(["batch"]);
+    for (let i = 0; i < 55; i++) await createRun(user, i % 5 === 0 ? { status: "completed" } : {});
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => ids.length === 25);
+    await page.getByRole("button", { name: "Load more" }).click();
+    await eventually(() => rowIds(page), (ids) => ids.length === 50);
+
+    // New runs arrive between pages: they appear on top, nothing is skipped or shown twice.
+    const arrived = [await createRun(user), await createRun(user)];
+    await eventually(() => rowIds(page), (ids) => ids[0] === arrived[1].id && ids[1] === arrived[0].id);
+    await page.getByRole("button", { name: "Load more" }).click();
+    const ids = await eventually(() => rowIds(page), (ids) => ids.length === 57);
+    expect(new Set(ids).size).toBe(57);
+    expect(ids).toEqual(await allRunIds(user));
+    await eventually(() => page.getByRole("button", { name: "Load more" }).count(), (n) => n === 0);
+    expect(await page.locator("[data-shown]").textContent()).toBe("Showing 57 of 57");
+  });
+
+  it("watches runs change live, opens one, cancels it after asking, and the numbers follow", async () => {
+    const user = await newUser(["payments"]);
+    const first = await createRun(user, { status: "completed" });
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [first.id]));
+    expect(await chipCount(page, "running")).toBe(0);
+
+    // A new run, created through the API while the page is open, appears; its status changes live.
+    const live = await createRun(user, { input: { orderId: 42, items: ["book"] } });
+    await eventually(() => rowIds(page), (ids) => ids[0] === live.id);
+    await eventually(() => chipCount(page, "running"), (n) => n === 1);
+    const other = await createRun(user);
+    await eventually(() => rowIds(page), (ids) => ids[0] === other.id);
+    await setStatus(user, other.id, "failed", "card declined");
+    await eventually(() => rowStatus(page, other.id), (s) => s === "failed");
+    await eventually(() => chipCount(page, "failed"), (n) => n === 1);
+    expect(await page.locator("[data-summary=success-rate]").textContent()).toBe("50.0%");
+
+    // Open it: timeline, input as formatted JSON.
+    await page.locator(`tr[data-run-id="${live.id}"] a.run-link`).click();
+    await page.getByRole("heading", { name: "Timeline" }).waitFor();
+    const input = (await page.locator("[data-field=input]").textContent())!;
+    expect(JSON.parse(input)).toEqual({ orderId: 42, items: ["book"] });
+    expect(input).toContain('\n  "orderId": 42'); // indented
+    expect(await page.locator(".details").textContent()).toContain(live.temporalWorkflowId);
+    if (SCREENSHOTS) await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-run.png"), fullPage: true });
+
+    // Cancel asks first; "Keep it" changes nothing.
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    const dialog = page.getByRole("dialog", { name: "Cancel this run?" });
+    await dialog.waitFor();
+    await dialog.getByRole("button", { name: "Keep it" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    expect((await api<RunRow>(user.token, `executions-list/${live.id}`)).body.status).toBe("running");
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await dialog.getByRole("button", { name: "Cancel run" }).click();
+    await page.locator("h1 [data-status=cancelled]").waitFor();
+    expect((await api<RunRow>(user.token, `executions-list/${live.id}`)).body.status).toBe("cancelled");
+    expect(await page.getByRole("button", { name: "Cancel run" }).count()).toBe(0);
+
+    // The numbers: 1 completed, 1 failed, 1 cancelled.
+    await page.getByRole("link", { name: "Numbers" }).click();
+    await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "3");
+    expect(await page.locator("table.bars [data-count=cancelled]").textContent()).toBe("1");
+    expect(await page.locator("[data-stat=success-rate]").textContent()).toBe("33.3%");
+    expect(await page.getByText("Charts over time are not available yet.").count()).toBe(1);
+    // ...and they change live too.
+    await setStatus(user, (await createRun(user)).id, "completed");
+    await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "4");
+    await eventually(() => page.locator("[data-stat=success-rate]").textContent(), (t) => t === "50.0%");
+    if (SCREENSHOTS) await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-numbers.png"), fullPage: true });
+  });
+
+  it("shows the API's message when an action is refused, and deletes after asking", async () => {
+    const user = await newUser(["reports"]);
+    const run = await createRun(user);
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/runs/${run.id}`);
+    await page.getByRole("button", { name: "Cancel run" }).waitFor();
+    // It completes behind the page's back; the cancel is refused by the lifecycle.
+    await setStatus(user, run.id, "completed");
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel run" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/^Cancel refused: .*(ended|completed|terminal|finished).*Dismiss$/i);
+    expect((await api<RunRow>(user.token, `executions-list/${run.id}`)).body.status).toBe("completed");
+
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog", { name: "Delete this run?" }).getByRole("button", { name: "Delete" }).click();
+    await page.getByText("The run was deleted.").waitFor();
+    expect((await api(user.token, `executions-list/${run.id}`)).status).toBe(404);
+    expect(await rowIds(page)).toEqual([]);
+  });
+
+  it("marks stuck runs at a glance: running past their timeout", async () => {
+    const user = await newUser(["stuck"]);
+    const overdue = await createRun(user, { timeoutSeconds: 1 });
+    const fine = await createRun(user, { timeoutSeconds: 3600 });
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => page.locator(`tr[data-run-id="${overdue.id}"].stuck`).count(), (n) => n === 1);
+    expect(await page.locator(`tr[data-run-id="${overdue.id}"] .badge.stuck`).textContent()).toBe("Overdue");
+    expect(await page.locator(`tr[data-run-id="${fine.id}"].stuck`).count()).toBe(0);
+    await page.locator(`tr[data-run-id="${overdue.id}"] a.run-link`).click();
+    expect(await page.getByRole("status").first().textContent()).toMatch(/^Overdue: past its timeout by/);
+  });
+
+  it("is keyboard-usable and fits a phone", async () => {
+    const user = await newUser(["mobile", "nightly"]);
+    for (const status of ["completed", "failed", undefined, "completed", "cancelled"]) await createRun(user, { status, workflow: status === "failed" ? 1 : 0 });
+    await createRun(user, { timeoutSeconds: 1 });
+    const page = await newPage({ width: 390, height: 844 });
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => ids.length === 6);
+    // Nothing wider than the screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    if (SCREENSHOTS) {
+      await page.waitForTimeout(1500);
+      await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-phone.png") });
+    }
+
+    // Tab to the first run's link and open it with Enter; Escape closes a dialog.
+    const first = (await rowIds(page))[0];
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      reached = await page.evaluate((id) => document.activeElement?.closest("tr")?.getAttribute("data-run-id") === id, first);
+    }
+    expect(reached).toBe(true);
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).not.toBe("none");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Timeline" }).waitFor();
+    await page.getByRole("button", { name: "Delete" }).focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("dialog").waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByRole("dialog").waitFor({ state: "hidden" });
+    expect((await api(user.token, `executions-list/${first}`)).status).toBe(200);
+  });
+
+  it("deploys as static files: built with a functions URL, served from another origin, signed in by token", async () => {
+    const outDir = mkdtempSync(join(tmpdir(), "et-dashboard-"));
+    let staticServer: Server | undefined;
+    try {
+      await run(join(REPO_ROOT, "node_modules", ".bin", "deno"), [
+        "run", "-A", "--config", "deno.json", "dashboard/build.ts", "--out", outDir,
+        "--functions-url", `${server.url}/functions/v1`, "--temporal-ui-url", "http://temporal.invalid:8233",
+      ], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" } });
+      const config = JSON.parse(readFileSync(join(outDir, "config.json"), "utf8"));
+      expect(config).toEqual({ functionsUrl: `${server.url}/functions/v1`, temporalUiUrl: "http://temporal.invalid:8233" });
+
+      // Any static file server will do: this one knows nothing but files.
+      const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json" };
+      staticServer = createServer((request, response) => {
+        const path = new URL(request.url!, "http://x").pathname;
+        const file = join(outDir, path === "/" ? "index.html" : path.slice(1));
+        if (!file.startsWith(outDir) || !existsSync(file)) return void response.writeHead(404).end();
+        response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+      });
+      await new Promise<void>((resolve) => staticServer!.listen(0, "127.0.0.1", resolve));
+      const origin = `http://127.0.0.1:${(staticServer.address() as AddressInfo).port}`;
+
+      const user = await newUser(["deployed"]);
+      const created = await createRun(user);
+      const page = await newPage();
+      await page.goto(`${origin}/`);
+      // No demo user on a deployed dashboard.
+      expect(await page.getByRole("button", { name: "Sign in as the demo user" }).count()).toBe(0);
+      await signInWithToken(page, user.token, origin);
+      await eventually(() => rowIds(page), (ids) => sameSet(ids, [created.id]));
+      await page.locator("a.run-link").click();
+      const link = page.getByRole("link", { name: created.temporalWorkflowId });
+      expect(await link.getAttribute("href")).toBe(`http://temporal.invalid:8233/namespaces/default/workflows/${created.temporalWorkflowId}`);
+    } finally {
+      staticServer?.close();
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(SCREENSHOTS)("screenshot of the runs page (docs/dashboard-runs.png)", async () => {
+    const user = await newUser(["checkout", "nightly-report", "email-digest"]);
+    const plan: [number, string | undefined, string?][] = [
+      [0, "completed"], [1, "failed", "upstream timed out after 30 s"], [0, "completed"], [2, "completed"], [0, undefined],
+      [1, "completed"], [2, "cancelled"], [0, "completed"], [0, "completed"], [1, undefined],
+    ];
+    for (const [workflow, status, errorMessage] of plan) {
+      await createRun(user, { workflow, status, errorMessage });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    await createRun(user, { workflow: 1, timeoutSeconds: 1 });
+    const page = await newPage({ width: 1200, height: 760 });
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => ids.length === 11);
+    await page.waitForTimeout(3500);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-runs.png") });
+  });
+});
