@@ -26,6 +26,11 @@ export interface Config {
    * or 400 s (paid) of wall clock, and at 2 s of CPU.
    */
   sweepBudgetMs: number;
+  /**
+   * A cancel that Temporal has not honoured this many seconds after accepting it (a workflow
+   * that ignores cancellation) is escalated to terminate (STOP_ESCALATE_AFTER_SECONDS, default 60).
+   */
+  stopEscalateAfterSeconds: number;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -87,6 +92,12 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     problems.push(`SWEEP_BUDGET_MS must be whole milliseconds from 100 to 390000 (under the Edge Runtime's 400 s wall clock), got "${budgetText}"`);
   }
 
+  const escalateText = read("STOP_ESCALATE_AFTER_SECONDS") ?? "60";
+  const stopEscalateAfterSeconds = Number(escalateText);
+  if (!Number.isInteger(stopEscalateAfterSeconds) || stopEscalateAfterSeconds < 1 || stopEscalateAfterSeconds > 86_400) {
+    problems.push(`STOP_ESCALATE_AFTER_SECONDS must be a whole number of seconds from 1 to 86400, got "${escalateText}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -99,5 +110,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     webhookSecret: read("WEBHOOK_SECRET"),
     retentionDays,
     sweepBudgetMs,
+    stopEscalateAfterSeconds,
   };
 }

@@ -44,6 +44,9 @@ describe("loadConfig", () => {
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "101" }).join()).toContain("DB_POOL_SIZE");
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", DB_POOL_SIZE: "ten" }).join()).toContain("DB_POOL_SIZE");
     expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", EXECUTION_RETENTION_DAYS: "0" }).join()).toContain("EXECUTION_RETENTION_DAYS");
+    for (const grace of ["0", "86401", "2.5", "later"]) {
+      expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", STOP_ESCALATE_AFTER_SECONDS: grace }).join()).toContain("STOP_ESCALATE_AFTER_SECONDS");
+    }
     for (const budget of ["99", "390001", "1.5", "soon"]) {
       expect(problems({ DATABASE_URL: "x", JWT_SECRET: "s", SWEEP_BUDGET_MS: budget }).join()).toContain("SWEEP_BUDGET_MS");
     }
@@ -61,6 +64,7 @@ describe("loadConfig", () => {
       webhookSecret: null,
       retentionDays: null,
       sweepBudgetMs: 25_000,
+      stopEscalateAfterSeconds: 60,
     });
   });
 
@@ -78,6 +82,7 @@ describe("loadConfig", () => {
       WEBHOOK_SECRET: "w",
       EXECUTION_RETENTION_DAYS: "30",
       SWEEP_BUDGET_MS: "60000",
+      STOP_ESCALATE_AFTER_SECONDS: "90",
     }));
     expect(config).toEqual({
       databaseUrl: "postgres://pooler",
@@ -90,6 +95,7 @@ describe("loadConfig", () => {
       webhookSecret: "w",
       retentionDays: 30,
       sweepBudgetMs: 60_000,
+      stopEscalateAfterSeconds: 90,
     });
   });
 
