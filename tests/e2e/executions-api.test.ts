@@ -80,11 +80,11 @@ describe("update", () => {
     expect(repeat.status).toBe(200);
     expect(repeat.body).toEqual(done.body);
 
-    // Anything else after the end: 409 invalid_transition, row untouched.
+    // Anything else after the end: 409 terminal_execution naming the field, row untouched.
     const before = await storedRow(e2e.sql, run.id);
     const late = await update(aliceClient, { id: run.id, status: "failed", errorMessage: "late" });
     expect(late.status).toBe(409);
-    expect(late.body).toEqual({ error: { code: "invalid_transition", message: expect.any(String), details: { from: "completed", to: "failed" } } });
+    expect(late.body).toEqual({ error: { code: "terminal_execution", message: expect.any(String), details: { field: "status" } } });
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 
@@ -93,7 +93,7 @@ describe("update", () => {
     const before = await storedRow(e2e.sql, run.id);
     const back = await update(aliceClient, { id: run.id, status: "pending", activitiesExecuted: 7 });
     expect(back.status).toBe(409);
-    expect(back.body.error).toMatchObject({ code: "invalid_transition", details: { from: "running", to: "pending" } });
+    expect(back.body.error).toMatchObject({ code: "invalid_transition", details: { field: "status" } });
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 });
