@@ -88,7 +88,7 @@ export interface PhaseReport {
 }
 
 export interface SweepReport {
-  /** False when the time budget cut a phase short: invoke again to continue. */
+  /** False when the time budget (or maxBatches) cut a phase short: invoke again to continue. */
   complete: boolean;
   elapsedMs: number;
   budgetMs: number;
@@ -154,27 +154,22 @@ const failedIdsShown = 20;
 /** Never started by anyone: ids the tracker starts are `execution-<uuid>`, and this one names no execution. */
 const reachabilityProbeId = "execution-tracker-reachability-probe";
 
-const phaseOrder: PhaseName[] = ["deadlines", "reconcile", "redispatch", "stops", "retention"];
+/** The phases in their order, each a function over the run's one report. */
+const phases: [PhaseName, (run: SweepRun) => Promise<void>][] = [
+  ["deadlines", endOverdueRows],
+  ["reconcile", adoptClosedRuns],
+  ["redispatch", redispatchPendingRows],
+  ["stops", sendStops],
+  ["retention", deleteExpiredRows],
+];
 
 export async function sweep(deps: SweeperDeps, options: SweepOptions = {}): Promise<SweepReport> {
   const run = new SweepRun(deps, { ...defaults, ...options });
-  const phases: Record<PhaseName, (run: SweepRun) => Promise<void>> = {
-    deadlines: endOverdueRows,
-    reconcile: adoptClosedRuns,
-    redispatch: redispatchPendingRows,
-    stops: sendStops,
-    retention: deleteExpiredRows,
-  };
-  // First each phase gets an equal share of what is left of the budget, so no phase (one
+  // First each phase gets an equal share of what is left of the budget, so that no phase (one
   // tenant's flood of overdue rows) starves the others; then the phases cut short get the rest.
-  for (const [index, name] of phaseOrder.entries()) {
-    await run.phase(name, phases[name], 1 / (phaseOrder.length - index));
-  }
-  for (const name of phaseOrder) {
-    if (run.report[name].stoppedBy === "budget") await run.phase(name, phases[name], 1);
-  }
-  await run.countWhatIsLeft();
-  return run.finish();
+  for (const [index, [name, phase]] of phases.entries()) await run.phase(name, phase, 1 / (phases.length - index));
+  for (const [name, phase] of phases) if (run.report[name].stoppedBy === "budget") await run.phase(name, phase, 1);
+  return await run.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +192,7 @@ async function endOverdueRows(run: SweepRun): Promise<void> {
 }
 
 async function adoptClosedRuns(run: SweepRun): Promise<void> {
-  const temporal = run.temporal;
+  const temporal = run.temporalFor("reconcile");
   if (!temporal) return;
   const report = run.report.reconcile;
   await run.inBatches("reconcile", async () => {
@@ -220,7 +215,7 @@ async function adoptClosedRuns(run: SweepRun): Promise<void> {
 }
 
 async function redispatchPendingRows(run: SweepRun): Promise<void> {
-  const temporal = run.temporal;
+  const temporal = run.temporalFor("redispatch");
   if (!temporal) return;
   const report = run.report.redispatch;
   await run.inBatches("redispatch", async () => {
@@ -249,7 +244,8 @@ async function sendStops(run: SweepRun): Promise<void> {
   report.sent = report.requests.sent.cancel + report.requests.sent.terminate;
   report.failures = report.requests.failed;
   if (!requests.temporalReachable) run.temporalReachable = false;
-  if (!run.hasTime()) report.stoppedBy = "budget";
+  // Out of time with requests still due (not merely waiting for Temporal's confirmation): cut short.
+  if (!run.hasTime() && (await run.inServiceTx((tx) => repo.countDueStops(tx, 1))) > 0) report.stoppedBy = "budget";
 }
 
 async function deleteExpiredRows(run: SweepRun): Promise<void> {
@@ -342,6 +338,12 @@ class SweepRun {
     this.phaseDeadline = now + Math.max(0, this.deadline - now) * share;
     this.report[name].stoppedBy = null;
     await work(this);
+  }
+
+  /** The gateway for a phase; null (and the phase stopped) when Temporal is not configured or was found unreachable. */
+  temporalFor(name: "reconcile" | "redispatch"): TemporalGateway | null {
+    if (this.temporal && !this.temporalReachable) this.report[name].stoppedBy = "temporal_unreachable";
+    return this.temporalReachable ? this.temporal : null;
   }
 
   /** True while the phase may start another batch or row. */
@@ -525,8 +527,8 @@ class SweepRun {
     }
   }
 
-  /** The due rows of every phase that stopped with work left. */
-  async countWhatIsLeft(): Promise<void> {
+  /** The report, with the due rows of every phase that stopped with work left. */
+  async finish(): Promise<SweepReport> {
     const { recheckAfterSeconds, redispatchAfterSeconds, retentionDays } = this.options;
     const counts: Record<PhaseName, ((tx: Tx) => Promise<number>) | null> = {
       deadlines: (tx) => repo.countOverdue(tx, leftCountLimit),
@@ -535,14 +537,11 @@ class SweepRun {
       stops: (tx) => repo.countDueStops(tx, leftCountLimit),
       retention: retentionDays === null ? null : (tx) => repo.countExpired(tx, retentionDays, leftCountLimit),
     };
-    for (const name of phaseOrder) {
+    for (const [name] of phases) {
       const count = counts[name];
       if (this.report[name].stoppedBy && count) this.report[name].left = await this.inServiceTx(count);
     }
-  }
-
-  finish(): SweepReport {
-    this.report.complete = phaseOrder.every((name) => this.report[name].stoppedBy !== "budget");
+    this.report.complete = phases.every(([name]) => !["budget", "max_batches"].includes(this.report[name].stoppedBy ?? ""));
     this.report.temporalReachable = this.temporalReachable;
     this.report.elapsedMs = Math.round(performance.now() - this.started);
     return this.report;

@@ -60,3 +60,31 @@ drop index if exists public.idx_workflow_executions_live;
 create index idx_workflow_executions_live
   on public.workflow_executions (status, (coalesce(temporal_checked_at, started_at)))
   where status in ('pending', 'running') and temporal_link <> 'reported';
+
+-- -------------------------------------------------------------------------------------
+-- pg_cron's call of the timeout-sweeper function waits longer than one sweep's time budget
+-- (SWEEP_BUDGET_MS, default 25 s; the function stops itself inside it), so pg_net records the
+-- sweep's answer rather than a timeout after the 10 s every webhook gets.
+-- -------------------------------------------------------------------------------------
+create or replace function private.invoke_timeout_sweeper() returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  base_url text := private.vault_secret('execution_tracker_functions_url');
+  secret text := private.vault_secret('execution_tracker_webhook_secret');
+begin
+  if base_url is null or secret is null
+     or to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null then
+    return;
+  end if;
+  perform net.http_post(
+    url := rtrim(base_url, '/') || '/timeout-sweeper',
+    body := '{}'::jsonb,
+    params := '{}'::jsonb,
+    headers := jsonb_build_object('Content-Type', 'application/json', 'x-webhook-secret', secret),
+    timeout_milliseconds := 60000
+  );
+end
+$$;
