@@ -42,11 +42,11 @@ const timestampIssue = (column: string): FieldIssue => ({
   message: `must be a finite time from ${timestampBounds.from} to before ${timestampBounds.before}`,
 });
 
-/** The timestamp columns, each with its own bound constraint `<table>_<column>_in_range`. */
-const timestampColumns = {
-  workflow_executions: ["started_at", "running_at", "completed_at", "timeout_at", "temporal_checked_at", "created_at", "updated_at"],
-  workflows: ["created_at", "updated_at"],
-} as const;
+/**
+ * The bound constraint of a timestamp column, `<table>_<column>_in_range` (20261201000200; a
+ * column added later takes one under the same name), as the field it names.
+ */
+const timestampConstraint = /^(?:workflow_executions|workflows)_([a-z0-9_]+?)_in_range$/;
 
 /** CHECK constraints (and the status domain's) a write can fail, by name: the field and what is wrong. */
 const checkConstraints: Record<string, FieldIssue> = {
@@ -58,12 +58,14 @@ const checkConstraints: Record<string, FieldIssue> = {
   workflows_name_check: { path: "name", message: "must be 1 to 200 characters" },
   workflows_temporal_workflow_type_check: { path: "temporalWorkflowType", message: "must be 1 to 255 characters" },
   workflows_task_queue_check: { path: "taskQueue", message: "must be 1 to 255 characters" },
-  ...Object.fromEntries(
-    Object.entries(timestampColumns).flatMap(([table, columns]) =>
-      columns.map((column) => [`${table}_${column}_in_range`, timestampIssue(column)])
-    ),
-  ),
 };
+
+/** What a CHECK constraint of ours says is wrong, by its name. */
+function checkIssue(constraint: string | undefined): FieldIssue | undefined {
+  if (!constraint) return undefined;
+  const timestamp = timestampConstraint.exec(constraint);
+  return timestamp ? timestampIssue(timestamp[1]) : checkConstraints[constraint];
+}
 
 /** Maps the SQLSTATEs our schema raises (and a few standard ones) to typed errors; others pass through. */
 export function translateDatabaseError(error: unknown): unknown {
@@ -86,7 +88,7 @@ function translateIntegrityError(pg: PostgresErrorFields): Error | null {
     case "ET002": // a column fixed at insert
       return column ? new ImmutableFieldError(fieldOfColumn(column)) : new ConflictError("that field of an execution cannot change");
     case "23514": { // check_violation, by constraint name
-      const issue = pg.constraint_name ? checkConstraints[pg.constraint_name] : undefined;
+      const issue = checkIssue(pg.constraint_name);
       return issue ? new ValidationError(`invalid ${issue.path}`, [issue]) : new ValidationError("a value is out of range");
     }
     case "23502": // not_null_violation: PostgreSQL names the column

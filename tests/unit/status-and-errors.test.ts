@@ -55,6 +55,11 @@ describe("database errors become typed errors", () => {
     const bound = translateDatabaseError(pgError("23514", { constraint_name: "workflow_executions_timeout_at_in_range" }));
     expect(bound).toBeInstanceOf(ValidationError);
     expect(bound).toMatchObject({ status: 400, details: { fields: [{ path: "timeoutAt", message: expect.stringContaining("2200") }] } });
+    // Every bound constraint names its column, including ones later migrations add by the same convention.
+    expect(translateDatabaseError(pgError("23514", { constraint_name: "workflow_executions_stop_requested_at_in_range" })))
+      .toMatchObject({ details: { fields: [{ path: "stopRequestedAt" }] } });
+    expect(translateDatabaseError(pgError("23514", { constraint_name: "workflows_created_at_in_range" })))
+      .toMatchObject({ details: { fields: [{ path: "createdAt" }] } });
     expect(translateDatabaseError(pgError("23514", { constraint_name: "workflow_executions_duration_ms_check" })))
       .toMatchObject({ details: { fields: [{ path: "durationMs" }] } });
     expect(translateDatabaseError(pgError("23514", { constraint_name: "execution_status_known" })))
