@@ -190,7 +190,9 @@ const pools = new WeakMap<object, ConnectionPool>();
 interface Slot {
   /** A postgres.js instance of one connection. */
   sql: Sql;
-  /** That connection, reserved for the slot's whole life. */
+  /** That connection, reserved for the slot's whole life... */
+  reserved: postgres.ReservedSql | null;
+  /** ...and guarded (see `guarded`): what transactions run on. */
   tx: Tx;
   /** Set by postgres.js's onclose: the connection is gone and must never be written to again. */
   lost: Error | null;
@@ -316,6 +318,7 @@ class ConnectionPool {
     this.size++;
     const slot: Slot = {
       sql: undefined as unknown as Sql,
+      reserved: null,
       tx: undefined as unknown as Tx,
       lost: null,
       onLost: null,
@@ -337,9 +340,9 @@ class ConnectionPool {
       // the connection at once.
       await slot.sql`select 1`;
       if (slot.lost) throw slot.lost;
-      const reserved = await slot.sql.reserve();
+      slot.reserved = await slot.sql.reserve();
       if (slot.lost) throw slot.lost;
-      slot.tx = guarded(reserved, () => slot.lost);
+      slot.tx = guarded(slot.reserved, () => slot.lost);
       slot.ready = true;
     } catch (error) {
       slot.lost ??= lostError();
@@ -392,10 +395,18 @@ class ConnectionPool {
   private async discard(slot: Slot, timeoutSeconds: number | undefined): Promise<void> {
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     slot.idleTimer = null;
+    const alive = !slot.lost;
     slot.lost ??= lostError();
     this.size--;
     this.serveWaiters();
-    await slot.sql.end({ timeout: timeoutSeconds }).catch(() => {});
+    // postgres.js ends a reserved connection only once it is released; a live one is released
+    // (its socket is fine) and closed politely; a lost one is only torn down (no write at all).
+    if (alive && slot.reserved) {
+      slot.reserved.release();
+      await slot.sql.end({ timeout: timeoutSeconds ?? 5 }).catch(() => {});
+    } else {
+      await slot.sql.end({ timeout: 0 }).catch(() => {});
+    }
   }
 
   /** Capacity freed: open connections for waiters, or answer them at once while backing off with nothing alive. */
