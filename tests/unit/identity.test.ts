@@ -42,6 +42,19 @@ describe("HS256 tokens (project JWT secret)", () => {
     await rejected(bearer(token));
   });
 
+  it("a validly signed token with claims PostgreSQL cannot hold (NUL, unpaired surrogate, absurd depth) identifies nobody", async () => {
+    const id = randomUUID();
+    await rejected(bearer(await userToken(id, { claims: { email: "a\u0000b@example.com" } })));
+    await rejected(bearer(await userToken(id, { claims: { user_metadata: { names: ["ok", "\ud800"] } } })));
+    await rejected(bearer(await userToken(`${id}\u0000`)));
+    await rejected(bearer(await serviceToken({ claims: { note: "\u0000" } })));
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    await rejected(bearer(await userToken(id, { claims: { app_metadata: deep } })));
+    // Unicode that PostgreSQL stores is fine.
+    expect(await verify(bearer(await userToken(id, { claims: { user_metadata: { name: "Zoë 🧪" } } })))).toMatchObject({ userId: id });
+  });
+
   it("accepts an aud array that includes authenticated", async () => {
     const id = randomUUID();
     expect(await verify(bearer(await userToken(id, { claims: { aud: ["other", "authenticated"] } })))).toMatchObject({ userId: id });

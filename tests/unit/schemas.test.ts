@@ -2,9 +2,12 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../shared/errors.ts";
 import {
+  checkBodyDepth,
   createExecutionSchema,
   idParamSchema,
   listExecutionsSchema,
+  maxBodyDepth,
+  maxJsonDepth,
   parseInput,
   statsSchema,
   updateExecutionSchema,
@@ -128,5 +131,49 @@ describe("statsSchema and idParamSchema", () => {
       .toEqual(["startedAfter", "workflowId"]);
     expect(parseInput(idParamSchema, { id: uuid.toUpperCase() })).toEqual({ id: uuid.toUpperCase() });
     expect(failure(() => parseInput(idParamSchema, { id: "1 or 1=1" })).paths).toEqual(["id"]);
+  });
+});
+
+describe("what PostgreSQL cannot store as sent, and JSON depth", () => {
+  const nest = (depth: number): unknown => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+
+  it("a NUL or an unpaired surrogate anywhere is a 400 naming its path (keys too, escaped)", () => {
+    expect(failure(() => parseInput(updateExecutionSchema, { id: uuid, errorMessage: "x\u0000" })).paths).toEqual(["errorMessage"]);
+    expect(failure(() => parseInput(updateExecutionSchema, { id: uuid, output: { a: [0, { b: "\ud800" }] } })).paths).toEqual(["output.a.1.b"]);
+    expect(failure(() => parseInput(createExecutionSchema, { workflowId: uuid, input: { "k\u0000": 1 } })).paths).toEqual(["input.k\\u0000"]);
+    expect(failure(() => parseInput(listExecutionsSchema, { cursor: "\u0000" })).paths).toEqual(["cursor"]);
+    // Paired surrogates (emoji) are fine.
+    expect(parseInput(updateExecutionSchema, { id: uuid, errorMessage: "🧪 ok" })).toEqual({ id: uuid, errorMessage: "🧪 ok" });
+  });
+
+  it("input and output nest at most maxJsonDepth (64) levels; 5,000 does not overflow the stack", () => {
+    expect(maxJsonDepth).toBe(64);
+    expect(parseInput(createExecutionSchema, { workflowId: uuid, input: nest(64) }).input).toEqual(nest(64));
+    for (const depth of [65, 5000, 100_000]) {
+      expect(failure(() => parseInput(createExecutionSchema, { workflowId: uuid, input: nest(depth) })).paths).toEqual(["input"]);
+    }
+    expect(() => checkBodyDepth({ output: nest(maxBodyDepth - 1) })).not.toThrow();
+    const error = (() => {
+      try {
+        checkBodyDepth({ output: nest(maxBodyDepth) });
+      } catch (e) {
+        return e as ValidationError;
+      }
+    })();
+    expect(error?.issues.map((i) => i.path)).toEqual(["output"]);
+  });
+
+  it("JSON values are validated in place: a __proto__ key is kept as sent; non-finite numbers are refused", () => {
+    const input = JSON.parse('{"__proto__":{"polluted":true},"a":[{"__proto__":1}]}');
+    const parsed = parseInput(createExecutionSchema, { workflowId: uuid, input });
+    expect(parsed.input).toBe(input);
+    expect(Object.keys(parsed.input as object)).toEqual(["__proto__", "a"]);
+    expect(JSON.stringify(parsed.input)).toBe('{"__proto__":{"polluted":true},"a":[{"__proto__":1}]}');
+    expect(failure(() => parseInput(updateExecutionSchema, { id: uuid, output: { n: JSON.parse("1e400") } })).paths).toEqual(["output.n"]);
+    expect(failure(() => parseInput(updateExecutionSchema, { id: uuid, output: { f: () => 1 } })).paths).toEqual(["output.f"]);
   });
 });
