@@ -190,7 +190,7 @@ function RunRow({ run, now }: { run: Run; now: number }) {
       </td>
       <td data-label="Started"><time dateTime={run.startedAt} title={formatTime(run.startedAt)}>{formatRelative(run.startedAt, now)}</time></td>
       <td data-label="Duration">{formatDuration(runDuration(run, now))}</td>
-      <td data-label="Temporal id" class="mono ellipsis" title={run.temporalWorkflowId ?? undefined}>{run.temporalWorkflowId ?? "–"}</td>
+      <td data-label="Temporal id"><span class="mono ellipsis" title={run.temporalWorkflowId ?? undefined}>{run.temporalWorkflowId ?? "–"}</span></td>
     </tr>
   );
 }

@@ -81,8 +81,11 @@ async function api<T = Record<string, unknown>>(token: string, path: string, ini
 type RunRow = { id: string; temporalWorkflowId: string; status: string };
 
 /** A run as an app records it (running), then moved to `status` when given. */
-async function createRun(user: TestUser, options: { workflow?: number; status?: string; input?: unknown; errorMessage?: string; timeoutSeconds?: number } = {}): Promise<RunRow> {
-  const temporalWorkflowId = `t-${randomUUID()}`;
+async function createRun(
+  user: TestUser,
+  options: { workflow?: number; status?: string; input?: unknown; errorMessage?: string; timeoutSeconds?: number; temporalWorkflowId?: string } = {},
+): Promise<RunRow> {
+  const temporalWorkflowId = options.temporalWorkflowId ?? `t-${randomUUID()}`;
   const created = await api<RunRow>(user.token, "executions-create", {
     body: { workflowId: user.workflows[options.workflow ?? 0], temporalWorkflowId, input: options.input ?? { n: 1 }, timeoutSeconds: options.timeoutSeconds },
   });
@@ -286,7 +289,6 @@ describe("dashboard (npm start, Chromium)", () => {
     expect(JSON.parse(input)).toEqual({ orderId: 42, items: ["book"] });
     expect(input).toContain('\n  "orderId": 42'); // indented
     expect(await page.locator(".details").textContent()).toContain(live.temporalWorkflowId);
-    if (SCREENSHOTS) await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-run.png"), fullPage: true });
 
     // Cancel asks first; "Keep it" changes nothing.
     await page.getByRole("button", { name: "Cancel run" }).click();
@@ -311,7 +313,6 @@ describe("dashboard (npm start, Chromium)", () => {
     await setStatus(user, (await createRun(user)).id, "completed");
     await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "4");
     await eventually(() => page.locator("[data-stat=success-rate]").textContent(), (t) => t === "50.0%");
-    if (SCREENSHOTS) await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-numbers.png"), fullPage: true });
   });
 
   it("shows the API's message when an action is refused, and deletes after asking", async () => {
@@ -359,10 +360,6 @@ describe("dashboard (npm start, Chromium)", () => {
     await eventually(() => rowIds(page), (ids) => ids.length === 6);
     // Nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    if (SCREENSHOTS) {
-      await page.waitForTimeout(1500);
-      await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-phone.png") });
-    }
 
     // Tab to the first run's link and open it with Enter; Escape closes a dialog.
     const first = (await rowIds(page))[0];
@@ -423,22 +420,37 @@ describe("dashboard (npm start, Chromium)", () => {
     }
   });
 
-  it.runIf(SCREENSHOTS)("screenshot of the runs page (docs/dashboard-runs.png)", async () => {
+  it.runIf(SCREENSHOTS)("screenshots for docs/: dashboard-runs.png, dashboard-run.png, dashboard-phone.png", async () => {
     const user = await newUser(["checkout", "nightly-report", "email-digest"]);
-    const plan: [number, string | undefined, string?][] = [
-      [0, "completed"], [1, "failed", "upstream timed out after 30 s"], [0, "completed"], [2, "completed"], [0, undefined],
-      [1, "completed"], [2, "cancelled"], [0, "completed"], [0, "completed"], [1, undefined],
+    const plan: [number, string | undefined, unknown, string?][] = [
+      [0, "completed", { orderId: 1031 }], [1, "failed", { day: "2026-11-30" }, "upstream timed out after 30 s"],
+      [0, "completed", { orderId: 1032 }], [2, "completed", { batch: 17 }], [0, undefined, { orderId: 1033 }],
+      [1, "completed", { day: "2026-11-29" }], [2, "cancelled", { batch: 18 }], [0, "completed", { orderId: 1034 }],
+      [0, "completed", { orderId: 1035 }], [1, undefined, { day: "2026-12-01" }],
     ];
-    for (const [workflow, status, errorMessage] of plan) {
-      await createRun(user, { workflow, status, errorMessage });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+    const names = ["checkout", "nightly-report", "email-digest"];
+    const created: RunRow[] = [];
+    for (const [i, [workflow, status, input, errorMessage]] of plan.entries()) {
+      const temporalWorkflowId = `${names[workflow]}-${1040 + i}-${randomUUID().slice(0, 4)}`;
+      created.push(await createRun(user, { workflow, status, input, errorMessage, temporalWorkflowId }));
+      await new Promise((resolve) => setTimeout(resolve, 120 + 90 * i));
     }
-    await createRun(user, { workflow: 1, timeoutSeconds: 1 });
+    await createRun(user, { workflow: 0, timeoutSeconds: 1, input: { orderId: 1036 }, temporalWorkflowId: `checkout-1050-${randomUUID().slice(0, 4)}` });
     const page = await newPage({ width: 1200, height: 760 });
     await signInWithToken(page, user.token);
     await eventually(() => rowIds(page), (ids) => ids.length === 11);
     await page.waitForTimeout(3500);
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-runs.png") });
+
+    await page.locator(`tr[data-run-id="${created[1].id}"] a.run-link`).click();
+    await page.getByRole("heading", { name: "Error" }).waitFor();
+    await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-run.png"), fullPage: true });
+
+    const phone = await newPage({ width: 390, height: 844 });
+    await signInWithToken(phone, user.token);
+    await eventually(() => rowIds(phone), (ids) => ids.length === 11);
+    await phone.waitForTimeout(1000);
+    await phone.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-phone.png") });
   });
 });
