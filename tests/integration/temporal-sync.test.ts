@@ -170,11 +170,17 @@ describe("stops", () => {
     const service = serviceFor(temporal);
     const { execution } = await service.createExecution({ workflowId });
     const answer = await service.updateExecutionByRef({ id: execution.id }, { status: "cancelled" });
-    // Confirmed inline (the workflow honours the cancel within the confirmation window).
-    expect(answer.status).toBe("cancelled");
     expect(answer.stopRequestedAt).not.toBeNull();
     expect(answer.stopReason).toBe("cancel");
-    expect(answer.temporalClosedAt).not.toBeNull();
+    // Usually confirmed inline (the workflow honours the cancel within the 1 s window); on a
+    // loaded machine the answer may still be live, and the next pass confirms it.
+    expect(["cancelled", "running"]).toContain(answer.status);
+    const row = await until(async () => {
+      if ((await rowOf(execution.id)).status === "running") await stops();
+      return rowOf(execution.id);
+    }, (r) => r.status === "cancelled", 15_000, 1_000);
+    expect(row.status).toBe("cancelled");
+    expect(row.temporal_closed_at).not.toBeNull();
     const [request] = await requestsOf(execution.id);
     expect(request).toMatchObject({ reason: "cancel", action: "cancel", outcome: "cancelled", attempts: 0 });
     expect(request.confirmed_at).not.toBeNull();
@@ -195,9 +201,11 @@ describe("stops", () => {
     expect(live.stop_reason).toBe("cancel");
     const update = payload("UPDATE", live, { ...live, stop_requested_at: null });
     const [first, second] = await Promise.all([webhook(update), webhook(update)]);
-    expect([first.action, second.action].sort()).toEqual(["ignored", "stop_confirmed"]);
+    // One delivery sends it (confirmed within its window, or left for the next pass); the other skips it.
+    expect([first.action, second.action].filter((a) => a === "ignored")).toHaveLength(1);
+    expect([first.action, second.action].filter((a) => a === "stop_confirmed" || a === "stop_sent")).toHaveLength(1);
     expect((await webhook(update)).action).toBe("ignored");
-    expect((await rowOf(execution.id)).status).toBe("cancelled");
+    expect((await until(async () => { await stops(); return rowOf(execution.id); }, (r) => r.status === "cancelled", 15_000, 1_000)).status).toBe("cancelled");
     expect((await events(execution.temporalWorkflowId!)).WORKFLOW_EXECUTION_CANCEL_REQUESTED).toBe(1);
   });
 
@@ -275,7 +283,7 @@ describe("stops", () => {
     expect(request.attempts).toBe(1);
     expect(request.last_error).toMatch(/127\.0\.0\.1:9|failed|timed out/);
     expect(request.next_attempt_at.getTime()).toBeGreaterThan(Date.now());
-    expect((await stops(unreachable)).claimed).toBe(0); // backing off
+    expect((await stops(unreachable)).confirmed.cancelled).toBe(0); // still down: kept, backed off again
 
     const report = await until(() => stops(), (r) => r.confirmed.cancelled === 1, 10_000);
     expect(report.confirmed.cancelled).toBe(1);
@@ -331,7 +339,8 @@ describe("the sweeper", () => {
     await asUser((tx) => tx`update public.workflow_executions set status = 'cancelled' where id = any(${ids}::uuid[])`);
     const [x, y] = await Promise.all([stops(), stops()]);
     expect(x.sent.cancel + y.sent.cancel).toBe(12);
-    expect(x.confirmed.cancelled + y.confirmed.cancelled).toBe(12);
+    const cancelledRows = async () => (await sql`select count(*)::int as n from public.workflow_executions where id = any(${ids}::uuid[]) and status = 'cancelled'`)[0].n as number;
+    expect(await until(async () => { await stops(); return cancelledRows(); }, (n) => n === 12, 20_000, 1_000)).toBe(12);
     for (const c of created) expect((await events(c.execution.temporalWorkflowId!)).WORKFLOW_EXECUTION_CANCEL_REQUESTED).toBe(1);
   });
 });
