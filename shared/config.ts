@@ -2,6 +2,7 @@
  * Configuration, read from the environment in one place and validated once. A missing or
  * malformed setting stops start-up with one message that names every problem.
  */
+import { type LogLevel, logLevels } from "./http/request-log.ts";
 
 export interface Config {
   /** Postgres URL (on Supabase: SUPABASE_DB_URL, the pooler). */
@@ -31,6 +32,8 @@ export interface Config {
    * that ignores cancellation) is escalated to terminate (STOP_ESCALATE_AFTER_SECONDS, default 60).
    */
   stopEscalateAfterSeconds: number;
+  /** Structured logs kept (LOG_LEVEL: error, warn, info or debug; default info); see shared/http/request-log.ts. */
+  logLevel: LogLevel;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -98,6 +101,10 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     problems.push(`STOP_ESCALATE_AFTER_SECONDS must be a whole number of seconds from 1 to 86400, got "${escalateText}"`);
   }
 
+  const levelText = read("LOG_LEVEL")?.toLowerCase() ?? "info";
+  const logLevel = logLevels.find((level) => level === levelText);
+  if (!logLevel) problems.push(`LOG_LEVEL must be one of ${logLevels.join(", ")}, got "${read("LOG_LEVEL")}"`);
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -111,5 +118,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     retentionDays,
     sweepBudgetMs,
     stopEscalateAfterSeconds,
+    logLevel: logLevel!,
   };
 }

@@ -1,7 +1,12 @@
 /**
- * The HTTP frame every function shares: CORS, the 1 MiB body limit, JSON parsing, caller
- * authentication, and the single `onError` that maps typed errors to `{error: {code,
- * message, details?}}`. Unknown errors become a bare 500: no stack or SQL reaches a client.
+ * The HTTP frame every function shares: request ids and request logs, CORS, the 1 MiB body
+ * limit, JSON parsing, caller authentication, and the single `onError` that maps typed errors
+ * to `{error: {code, message, details?, requestId}}`. Unknown errors become a bare 500: no
+ * stack or SQL reaches a client; they are logged with the request id.
+ *
+ * Every request gets an id (the caller's `x-request-id` when valid, else a new UUID), returned
+ * in the `x-request-id` header and in every error body, and one JSON log line when it is
+ * answered (shared/http/request-log.ts; LOG_LEVEL).
  */
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -18,11 +23,12 @@ import {
 import { createExecutionService, type ExecutionService } from "../service.ts";
 import { checkBodyDepth } from "../schemas.ts";
 import type { Caller } from "../types.ts";
+import { createStructuredLogger, errorFields, REQUEST_ID_HEADER, requestIdOf, requestLogLevel } from "./request-log.ts";
 import type { Runtime } from "./runtime.ts";
 
 export const maxBodyBytes = 1024 * 1024;
 
-export type FunctionEnv = { Variables: { caller: Caller; service: ExecutionService } };
+export type FunctionEnv = { Variables: { caller: Caller; service: ExecutionService; requestId: string } };
 export type FunctionApp = Hono<FunctionEnv>;
 
 export interface FunctionAppOptions {
@@ -33,14 +39,52 @@ export interface FunctionAppOptions {
 /** A Hono app mounted at `/<name>`, as Supabase routes `/functions/v1/<name>/...` to a function. */
 export function createFunctionApp(name: string, runtime: Runtime, options: FunctionAppOptions = {}): FunctionApp {
   const app = new Hono<FunctionEnv>().basePath(`/${name}`);
+  const logger = createStructuredLogger(runtime.config.logLevel ?? "info");
 
-  app.onError((error, c) => errorResponse(c, error, runtime));
-  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`), runtime));
+  app.onError((error, c) => errorResponse(c, error, runtime, logger));
+  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`), runtime, logger));
+
+  // First: every answer (errors, CORS preflights, 413s) carries the id and is logged once.
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
+    c.set("requestId", requestId);
+    let status = 500;
+    try {
+      await next();
+      status = c.res.status;
+      try {
+        c.res.headers.set(REQUEST_ID_HEADER, requestId);
+      } catch {
+        c.res = new Response(c.res.body, c.res); // immutable headers: copy the response
+        c.res.headers.set(REQUEST_ID_HEADER, requestId);
+      }
+    } finally {
+      const level = requestLogLevel(status);
+      if (logger.enabled(level)) {
+        const url = new URL(c.req.url);
+        const caller = c.get("caller");
+        logger.write(level, {
+          msg: "request",
+          requestId,
+          function: name,
+          method: c.req.method,
+          path: url.pathname,
+          status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          role: caller?.role ?? (c.req.header("x-webhook-secret") !== undefined && status < 400 ? "webhook_secret" : null),
+          ...(caller?.role === "authenticated" ? { userId: caller.userId } : {}),
+          ...(logger.enabled("debug") ? { query: url.search || undefined, userAgent: c.req.header("user-agent") } : {}),
+        });
+      }
+    }
+  });
 
   app.use("*", cors({
     origin: "*",
-    allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret"],
+    allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret", REQUEST_ID_HEADER],
     allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+    exposeHeaders: [REQUEST_ID_HEADER],
   }));
   app.use("*", bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }));
 
@@ -79,9 +123,12 @@ export function queryObject(c: Context): Record<string, string> {
   return Object.fromEntries(new URL(c.req.url).searchParams);
 }
 
-function errorResponse(c: Context, error: unknown, runtime: Runtime): Response {
+function errorResponse(c: Context, error: unknown, runtime: Runtime, logger: ReturnType<typeof createStructuredLogger>): Response {
+  const requestId: string = c.get("requestId") ?? requestIdOf(c.req.header(REQUEST_ID_HEADER));
   if (error instanceof ExecutionError) {
-    const body = { error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } };
+    const body = {
+      error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }), requestId },
+    };
     // 503 `unavailable` (shared/db.ts DatabaseUnavailableError): when to try again, in seconds.
     if (error.code === "unavailable") {
       const seconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
@@ -90,8 +137,10 @@ function errorResponse(c: Context, error: unknown, runtime: Runtime): Response {
     return c.json(body, error.status as ContentfulStatusCode);
   }
   if (error instanceof HTTPException && error.status < 500) {
-    return c.json({ error: { code: "validation_failed", message: "bad request" } }, 400);
+    return c.json({ error: { code: "validation_failed", message: "bad request", requestId } }, 400);
   }
-  runtime.log(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname}`, error);
-  return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+  const where = `${c.req.method} ${new URL(c.req.url).pathname}`;
+  runtime.log(`unhandled error in ${where} (request ${requestId})`, error);
+  logger.write("error", { msg: "unhandled error", requestId, route: where, ...errorFields(error) });
+  return c.json({ error: { code: "internal", message: "internal error", requestId } }, 500);
 }
