@@ -16,12 +16,15 @@
 --      `lock table ... in access exclusive mode` would stop every tenant. (Supabase offers 17;
 --      the embedded PGlite of `npm start` is 17+ too.) No API client needs any of them.
 --   2. Everything from anon. The product has no public data and no anonymous action: every
---      request is a signed-in user (authenticated) or a backend (service_role); the anon key
---      only reaches the functions, which refuse it. So anon keeps nothing on our tables,
---      views, sequences and functions (only the platform's USAGE on schema public).
+--      request is a signed-in user (authenticated) or a backend (service_role). The anon key
+--      reaches nothing of ours: the functions refuse it, and through the Data API (PostgREST,
+--      pg_graphql) the anon role holds no privilege on our tables, views, sequences or
+--      functions (only the platform's USAGE on schema public).
 --   3. Writes on what users must not write: the stats rollups (kept exact by triggers that run
 --      as their owner) and every view (read-only windows; execution_stats_source is even
---      auto-updatable), plus the service-written registry and stop requests.
+--      auto-updatable), plus the registry of workflow types (written by the service role).
+--      The stop requests and sweeper failures (20261201000300, 000400) revoke their own
+--      writes; the loops below and the privilege test hold every later table to the same.
 --   4. EXECUTE from PUBLIC, anon and authenticated on every function in schema private
 --      (trigger functions need no EXECUTE to fire; the security definer ones such as
 --      private.vault_secret would hand out Vault secrets or write the rollups), and on every
