@@ -381,39 +381,82 @@ describe("dashboard (npm start, Chromium)", () => {
     expect((await api(user.token, `executions-list/${first}`)).status).toBe(200);
   });
 
-  it("deploys as static files: built with a functions URL, served from another origin, signed in by token", async () => {
+  it("deploys as static files: built with the project's URL and anon key, served from another origin; Supabase Auth sign-in or a token", async () => {
     const outDir = mkdtempSync(join(tmpdir(), "et-dashboard-"));
     let staticServer: Server | undefined;
     try {
-      await run(join(REPO_ROOT, "node_modules", ".bin", "deno"), [
-        "run", "-A", "--config", "deno.json", "dashboard/build.ts", "--out", outDir,
-        "--functions-url", `${server.url}/functions/v1`, "--temporal-ui-url", "http://temporal.invalid:8233",
-      ], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" } });
-      const config = JSON.parse(readFileSync(join(outDir, "config.json"), "utf8"));
-      expect(config).toEqual({ functionsUrl: `${server.url}/functions/v1`, temporalUiUrl: "http://temporal.invalid:8233" });
+      const user = await newUser(["deployed"]);
+      const created = await createRun(user);
 
-      // Any static file server will do: this one knows nothing but files.
+      // Any static file server will do: this one knows nothing but files, plus a stand-in for
+      // Supabase Auth's password grant at /auth/v1 (the project URL), as GoTrue answers it.
       const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json" };
-      staticServer = createServer((request, response) => {
-        const path = new URL(request.url!, "http://x").pathname;
-        const file = join(outDir, path === "/" ? "index.html" : path.slice(1));
+      const authRequests: string[] = [];
+      staticServer = createServer(async (request, response) => {
+        const url = new URL(request.url!, "http://x");
+        if (url.pathname.startsWith("/auth/v1/")) {
+          authRequests.push(`${request.method} ${url.pathname}${url.search}`);
+          let body = "";
+          for await (const chunk of request) body += chunk;
+          if (url.pathname === "/auth/v1/token" && url.searchParams.get("grant_type") === "password") {
+            const { email, password } = JSON.parse(body);
+            if (email !== `${user.id}@test.local` || password !== "correct horse") {
+              return void response.writeHead(400, { "content-type": "application/json" })
+                .end(JSON.stringify({ code: 400, error_code: "invalid_credentials", msg: "Invalid login credentials" }));
+            }
+            const session = {
+              access_token: user.token, token_type: "bearer", expires_in: 3600, expires_at: Math.floor(Date.now() / 1000) + 3600,
+              refresh_token: "refresh-1",
+              user: { id: user.id, aud: "authenticated", role: "authenticated", email, app_metadata: {}, user_metadata: {}, created_at: new Date().toISOString() },
+            };
+            return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(session));
+          }
+          if (url.pathname === "/auth/v1/logout") return void response.writeHead(204).end();
+          return void response.writeHead(404).end();
+        }
+        const file = join(outDir, url.pathname === "/" ? "index.html" : url.pathname.slice(1));
         if (!file.startsWith(outDir) || !existsSync(file)) return void response.writeHead(404).end();
         response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
       });
       await new Promise<void>((resolve) => staticServer!.listen(0, "127.0.0.1", resolve));
       const origin = `http://127.0.0.1:${(staticServer.address() as AddressInfo).port}`;
 
-      const user = await newUser(["deployed"]);
-      const created = await createRun(user);
+      await run(join(REPO_ROOT, "node_modules", ".bin", "deno"), [
+        "run", "-A", "--config", "deno.json", "dashboard/build.ts", "--out", outDir,
+        "--supabase-url", origin, "--anon-key", "the-anon-key",
+        "--functions-url", `${server.url}/functions/v1`, "--temporal-ui-url", "http://temporal.invalid:8233",
+      ], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" } });
+      expect(JSON.parse(readFileSync(join(outDir, "config.json"), "utf8"))).toEqual({
+        functionsUrl: `${server.url}/functions/v1`, supabaseUrl: origin, anonKey: "the-anon-key", temporalUiUrl: "http://temporal.invalid:8233",
+      });
+
       const page = await newPage();
       await page.goto(`${origin}/`);
-      // No demo user on a deployed dashboard.
+      // No demo user on a deployed dashboard; email + password through supabase-js.
       expect(await page.getByRole("button", { name: "Sign in as the demo user" }).count()).toBe(0);
-      await signInWithToken(page, user.token, origin);
+      await page.getByLabel("Email").fill(`${user.id}@test.local`);
+      await page.getByLabel("Password").fill("wrong");
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.getByRole("alert").getByText("Invalid login credentials").waitFor();
+      await page.getByLabel("Password").fill("correct horse");
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.getByRole("heading", { name: "Runs", level: 1 }).waitFor();
+      await eventually(() => rowIds(page), (ids) => sameSet(ids, [created.id]));
+      expect(authRequests).toContain("POST /auth/v1/token?grant_type=password");
+
+      // The session survives a reload (supabase-js keeps it), and the run links to the Temporal Web UI.
+      await page.reload();
       await eventually(() => rowIds(page), (ids) => sameSet(ids, [created.id]));
       await page.locator("a.run-link").click();
       const link = page.getByRole("link", { name: created.temporalWorkflowId });
       expect(await link.getAttribute("href")).toBe(`http://temporal.invalid:8233/namespaces/default/workflows/${created.temporalWorkflowId}`);
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByRole("heading", { name: "Sign in" }).waitFor();
+      expect(authRequests.some((r) => r.startsWith("POST /auth/v1/logout"))).toBe(true);
+
+      // A pasted token works there too.
+      await signInWithToken(page, user.token, origin);
+      await eventually(() => rowIds(page), (ids) => sameSet(ids, [created.id]));
     } finally {
       staticServer?.close();
       rmSync(outDir, { recursive: true, force: true });
