@@ -18,8 +18,8 @@ import { promisify } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
-import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, REPO_ROOT, type Sql } from "../support/postgres.ts";
-import { userToken } from "../support/tokens.ts";
+import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, freePort, REPO_ROOT, type Sql } from "../support/postgres.ts";
+import { serviceToken, userToken } from "../support/tokens.ts";
 
 const run = promisify(execFile);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -38,7 +38,13 @@ beforeAll(async () => {
   const url = await createMigratedDatabase(databaseUrl(), databaseName);
   sql = connect(url, { max: 2 });
   [server, browser] = await Promise.all([
-    startDevServer({ DATABASE_URL: url, START_TEMPORAL: "false", LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", PG_NET_POLL_MS: "0" }),
+    // Temporal at a port nobody listens on: runs the tracker acts on in Temporal cannot be
+    // stopped there, so their stop stays requested and unconfirmed (a user's own reported runs
+    // never reach Temporal at all).
+    startDevServer({
+      DATABASE_URL: url, START_TEMPORAL: "false", TEMPORAL_HTTP_URL: `http://127.0.0.1:${await freePort()}`,
+      LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", PG_NET_POLL_MS: "0",
+    }),
     chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] }),
   ]);
 }, 240_000);
@@ -349,6 +355,31 @@ describe("dashboard (npm start, Chromium)", () => {
     expect(await page.locator(`tr[data-run-id="${fine.id}"].stuck`).count()).toBe(0);
     await page.locator(`tr[data-run-id="${overdue.id}"] a.run-link`).click();
     expect(await page.getByRole("status").first().textContent()).toMatch(/^Overdue: past its timeout by/);
+  });
+
+  it("marks a stop that Temporal has not confirmed (Temporal unreachable)", async (context) => {
+    const user = await newUser(["registered"]);
+    // A run the service role vouches for: the tracker acts on it in Temporal.
+    const created = await api<RunRow & { temporalLink?: string }>(await serviceToken(), "executions-create", {
+      body: { workflowId: user.workflows[0], temporalWorkflowId: `reg-${randomUUID()}`, userId: user.id },
+    });
+    expect(created.status).toBe(201);
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/runs/${created.body.id}`);
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel run" }).click();
+    await page.locator(".note.ok, .note.error").first().waitFor();
+    const after = (await api<RunRow & { stopRequestedAt?: string | null }>(user.token, `executions-list/${created.body.id}`)).body;
+    if (!("stopRequestedAt" in after) || after.stopRequestedAt === null || after.status === "cancelled") {
+      // An API without stop requests ends the run at once: nothing can be unconfirmed.
+      expect(after.status).toBe("cancelled");
+      return context.skip("this API has no unconfirmed stops (stopRequestedAt)");
+    }
+    await page.getByText(/Stop requested .* ago, not confirmed by Temporal/).first().waitFor();
+    await page.getByText(/^Cancel requested: the run is running until Temporal confirms the stop\.$/).waitFor();
+    await page.getByRole("link", { name: "← Runs" }).click();
+    await eventually(() => page.locator(`tr[data-run-id="${created.body.id}"] .badge.stuck`).textContent(), (t) => t === "Stop unconfirmed");
   });
 
   it("is keyboard-usable and fits a phone", async () => {
