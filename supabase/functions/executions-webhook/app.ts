@@ -1,6 +1,9 @@
 /**
- * POST /executions-webhook: Supabase Database Webhooks for workflow_executions (sent by the
- * triggers of migration temporal_sync through pg_net). Secret header or service-role JWT.
+ * POST /executions-webhook: Supabase Database Webhooks for workflow_executions (sent through
+ * pg_net by the triggers of migration 20261201000300_temporal_effects, only for direct writes:
+ * a pending insert without a dispatch lease, an unclaimed stop request, an acted-on live row
+ * deleted). Answers 200 with what it did (`dispatched`, `stop_confirmed`, `stop_sent`,
+ * `ignored`...); what it cannot do now is the sweeper's. Secret header or service-role JWT.
  */
 import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
 import { requireInternalCaller } from "../../../shared/http/internal-auth.ts";
