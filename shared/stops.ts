@@ -43,9 +43,9 @@ export interface StopDeps {
 }
 
 export interface StopOptions {
-  /** Requests claimed per batch (one short transaction each). Default 200. */
+  /** Requests claimed per batch (one short transaction each). Default 64. */
   batchSize?: number;
-  /** Upper bound of batches per call. Default 50. */
+  /** Upper bound of batches per call. Default 100. */
   maxBatches?: number;
   /** Requests in flight at once. Default 16. */
   concurrency?: number;
@@ -76,6 +76,8 @@ export interface StopReport {
   /** Attempts that failed (Temporal unreachable or refusing, a database error): retried with backoff. */
   failed: number;
   deletedConfirmed: number;
+  /** Claimed, then given back untouched because the time budget (`stopClaimingAt`) ran out. */
+  leftForNextRun: number;
   temporalReachable: boolean;
 }
 
@@ -90,8 +92,8 @@ export type StopForResult =
   | { state: "none" };
 
 const defaults = {
-  batchSize: 200,
-  maxBatches: 50,
+  batchSize: 64,
+  maxBatches: 100,
   concurrency: 16,
   escalateAfterSeconds: 60,
   confirmWithinMs: 1000,
@@ -117,14 +119,24 @@ export async function processStopRequests(deps: StopDeps, options: StopOptions =
     waiting: 0,
     failed: 0,
     deletedConfirmed: 0,
+    leftForNextRun: 0,
     temporalReachable: true,
   };
   const token = crypto.randomUUID();
   for (let batch = 0; batch < o.maxBatches; batch++) {
     if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) break;
-    const claimed = await inServiceTx(deps.sql, (tx) => repo.claimDueRequests(tx, token, o.batchSize));
+    // The lease covers the whole batch: every request of it may take two Temporal calls.
+    const leaseSeconds = repo.stopClaimSeconds * Math.ceil(o.batchSize / o.concurrency);
+    const claimed = await inServiceTx(deps.sql, (tx) => repo.claimDueRequests(tx, token, o.batchSize, leaseSeconds));
     report.claimed += claimed.length;
     await inParallel(claimed, o.concurrency, async (request) => {
+      if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) {
+        // Out of time: given back untouched, due at once for the next run.
+        await inServiceTx(deps.sql, (tx) => repo.release(tx, request.id, token)).catch((error) =>
+          o.log(`stops: could not give back stop request ${request.id}; its claim expires on its own`, error));
+        report.leftForNextRun++;
+        return;
+      }
       const result = await handle(deps, o, request, token, { escalate: true, report });
       count(report, request, result);
     });
@@ -198,7 +210,7 @@ async function handle(
         await send(temporal, current);
         sentNow = true;
         if (mode.report) mode.report.sent[current.action]++;
-        await inServiceTx(sql, (tx) => repo.recordSent(tx, current.id, token));
+        await inServiceTx(sql, (tx) => repo.recordSent(tx, current.id, token, current.action));
       }
       const description = await describeUntilClosed(temporal, current.temporalWorkflowId, sentNow ? o.confirmWithinMs : 0);
 

@@ -125,11 +125,11 @@ export async function claimRequestOf(
   return rows.length ? toRequest(rows[0]) : null;
 }
 
-/** Temporal accepted the request's current action. */
-export async function recordSent(tx: Tx, id: string, token: string): Promise<void> {
+/** Temporal accepted `action`; recorded only while it is still the request's action (a delete may have turned a cancel into a terminate meanwhile). */
+export async function recordSent(tx: Tx, id: string, token: string, action: StopAction): Promise<void> {
   await tx`
     update public.execution_stop_requests set sent_at = now(), last_error = null
-     where id = ${id} and claimed_by = ${token}::uuid and confirmed_at is null`;
+     where id = ${id} and claimed_by = ${token}::uuid and confirmed_at is null and action = ${action}`;
 }
 
 /**
@@ -142,6 +142,13 @@ export async function reschedule(tx: Tx, id: string, token: string, afterSeconds
        set next_attempt_at = now() + make_interval(secs => ${afterSeconds}),
            sent_at = case ${sent}::text when 'now' then coalesce(sent_at, now()) when 'reset' then null else sent_at end,
            claimed_by = null, claimed_until = null
+     where id = ${id} and claimed_by = ${token}::uuid and confirmed_at is null`;
+}
+
+/** Gives a claim back untouched. */
+export async function release(tx: Tx, id: string, token: string): Promise<void> {
+  await tx`
+    update public.execution_stop_requests set claimed_by = null, claimed_until = null
      where id = ${id} and claimed_by = ${token}::uuid and confirmed_at is null`;
 }
 

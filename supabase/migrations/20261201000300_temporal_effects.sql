@@ -163,8 +163,11 @@ begin
         action = 'terminate',
         sent_at = case when public.execution_stop_requests.action = 'terminate' then public.execution_stop_requests.sent_at end,
         next_attempt_at = now(),
-        claimed_by = coalesce(excluded.claimed_by, public.execution_stop_requests.claimed_by),
-        claimed_until = coalesce(excluded.claimed_until, public.execution_stop_requests.claimed_until);
+        -- A live claim stays with its holder (a lease changes hands only once it expired).
+        claimed_by = case when public.execution_stop_requests.claimed_until > now()
+                          then public.execution_stop_requests.claimed_by else excluded.claimed_by end,
+        claimed_until = case when public.execution_stop_requests.claimed_until > now()
+                             then public.execution_stop_requests.claimed_until else excluded.claimed_until end;
   return null;
 end
 $$;
