@@ -206,12 +206,23 @@ function configuredVerifyJwt(name: string): boolean | undefined {
 const edgeRuntimeShim = `
 const port = Number(Deno.env.get("DEPLOY_TEST_PORT"));
 const serve = Deno.serve.bind(Deno);
+let watching = false;
 Deno.serve = (...args) => {
   let options = {};
   let handler;
   if (typeof args[0] === "function") handler = args[0];
   else if (typeof args[1] === "function") [options, handler] = args;
   else { options = args[0] ?? {}; handler = options.handler; }
+  // Not the platform's, the harness's: once serving, stop when the test process is gone (stdin
+  // at EOF). Started here, not at the top: a pending stdin read in a preload holds the main module.
+  if (!watching) {
+    watching = true;
+    (async () => {
+      const reader = Deno.stdin.readable.getReader();
+      while (!(await reader.read()).done) { /* nothing is sent */ }
+      Deno.exit(0);
+    })();
+  }
   return serve({ ...options, hostname: "127.0.0.1", port, onListen: () => console.log("[edge] listening on " + port) }, handler);
 };
 `;
@@ -257,7 +268,7 @@ async function serveUnpacked(name: string): Promise<Served> {
     "--config", join(dir, upload.metadata.import_map_path!),
     "--preload", shim,
     join(dir, upload.metadata.entrypoint_path),
-  ], { cwd: dir, env: denoEnv(platformEnv(port)), stdio: ["ignore", "pipe", "pipe"], detached: true });
+  ], { cwd: dir, env: denoEnv(platformEnv(port)), stdio: ["pipe", "pipe", "pipe"], detached: true });
   let output = "";
   const collect = (chunk: Buffer) => {
     output += chunk.toString();
