@@ -285,3 +285,168 @@ export const workflowTypeKeySchema = z.strictObject({
   workflowType: workflowTypeName,
   taskQueue: workflowTypeName,
 });
+
+// ---------------------------------------------------------------------------------------------
+// The timeout sweeper's options (POST /timeout-sweeper): moved here from its app.ts so that
+// the handler and the OpenAPI document share the one schema.
+// ---------------------------------------------------------------------------------------------
+
+export const sweepOptionsSchema = z.strictObject({
+  batchSize: z.number().int().min(1).max(10_000).optional(),
+  maxBatches: z.number().int().min(1).max(10_000).optional(),
+  recheckAfterSeconds: z.number().min(0).max(86_400).optional(),
+  redispatchAfterSeconds: z.number().min(0).max(86_400).optional(),
+  retentionDays: z.number().int().min(1).max(36_500).nullable().optional(),
+  // The Edge Runtime stops a function at 150 s (free) / 400 s (paid) of wall clock.
+  budgetMs: z.number().int().min(100).max(390_000).optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Responses: the API contract (shared/openapi/ builds the OpenAPI document from these and the
+// request schemas above; tests/contract/ checks every response of the e2e suite against it).
+// Nothing parses a response with them at run time; shared/openapi/document.ts asserts at
+// compile time that each one and its type in shared/types.ts agree. Objects are closed
+// (`additionalProperties: false`), so a field added to an answer fails the contract test until
+// it is documented here.
+// ---------------------------------------------------------------------------------------------
+
+const responseTimestamp = z.iso.datetime({ offset: true });
+const nullableTimestamp = responseTimestamp.nullable();
+/** A stored JSON value (input, output): any JSON, as stored (the JSON Schema is `{}`). */
+const anyJson = z.custom<Json>(() => true).meta({ description: "Any JSON value, as stored." });
+
+export const executionResponseSchema = z.strictObject({
+  id,
+  workflowId: id,
+  createdBy: id,
+  temporalWorkflowId: z.string().nullable(),
+  temporalRunId: z.string().nullable(),
+  temporalLink: z.enum(["dispatched", "registered", "reported"]).meta({
+    description: "How the row is tied to its Temporal run (docs/architecture.md §1): dispatched (the tracker started it), registered (a service-role caller vouched for it), reported (a user's own record: never acted on in Temporal).",
+  }),
+  stopRequestedAt: nullableTimestamp.meta({ description: "A stop (cancel or deadline) requested and not yet confirmed by Temporal: the row stays live until it is." }),
+  stopReason: z.enum(["cancel", "timeout"]).nullable(),
+  temporalClosedAt: nullableTimestamp,
+  status,
+  startedAt: responseTimestamp,
+  completedAt: nullableTimestamp,
+  durationMs: z.number().int().nonnegative().nullable(),
+  timeoutAt: nullableTimestamp,
+  input: anyJson.nullable(),
+  output: anyJson.nullable(),
+  errorMessage: z.string().nullable(),
+  activitiesExecuted: z.number().int().nonnegative(),
+  createdAt: responseTimestamp,
+  updatedAt: responseTimestamp,
+  workflow: z.strictObject({ id, name: z.string() }),
+}).meta({ id: "Execution" });
+
+/** 202 of executions-create: the execution waits as pending, with why. */
+export const queuedExecutionResponseSchema = executionResponseSchema
+  .extend({ message: z.string().meta({ description: "Why the dispatch is queued (Temporal unreachable); the sweeper dispatches it later." }) })
+  .meta({ id: "QueuedExecution" });
+
+export const executionPageResponseSchema = z.strictObject({
+  data: z.array(executionResponseSchema),
+  nextCursor: z.string().nullable().meta({ description: "Pass back as `cursor` for the next page; null on the last." }),
+}).meta({ id: "ExecutionPage" });
+
+export const executionStatsResponseSchema = z.strictObject({
+  total: z.number().int().nonnegative(),
+  byStatus: z.strictObject(Object.fromEntries(executionStatuses.map((s) => [s, z.number().int().nonnegative()])) as Record<
+    (typeof executionStatuses)[number],
+    z.ZodNumber
+  >),
+  successRate: z.number().min(0).max(1).nullable().meta({ description: "completed / executions in a terminal state; null when none is terminal." }),
+  avgDurationMs: z.number().nonnegative().nullable(),
+  p50DurationMs: z.number().nonnegative().nullable(),
+  p95DurationMs: z.number().nonnegative().nullable(),
+}).meta({ id: "ExecutionStats" });
+
+export const workflowResponseSchema = z.strictObject({
+  id,
+  name: z.string(),
+  description: z.string().nullable(),
+  temporalWorkflowType: z.string().nullable(),
+  taskQueue: z.string().nullable(),
+  createdBy: id,
+  createdAt: responseTimestamp,
+  updatedAt: responseTimestamp,
+}).meta({ id: "Workflow" });
+
+export const workflowPageResponseSchema = z.strictObject({
+  data: z.array(workflowResponseSchema),
+  nextCursor: z.string().nullable(),
+}).meta({ id: "WorkflowPage" });
+
+export const workflowTypeResponseSchema = z.strictObject({
+  workflowType: z.string(),
+  taskQueue: z.string(),
+  description: z.string().nullable(),
+  createdAt: responseTimestamp,
+}).meta({ id: "WorkflowType" });
+
+export const workflowTypeListResponseSchema = z.strictObject({ data: z.array(workflowTypeResponseSchema) }).meta({ id: "WorkflowTypeList" });
+
+export const workflowTypeRemovedResponseSchema = z.strictObject({
+  workflowsCleared: z.number().int().nonnegative().meta({ description: "Workflows that named the pair and lost their type and queue." }),
+}).meta({ id: "WorkflowTypeRemoved" });
+
+export const webhookResultResponseSchema = z.strictObject({
+  action: z.enum(["dispatched", "queued", "rejected", "stop_confirmed", "stop_sent", "stop_retrying", "ignored"]),
+  executionId: id,
+  reason: z.string().optional(),
+}).meta({ id: "WebhookResult" });
+
+const counter = z.number().int().nonnegative();
+const phaseReport = {
+  stoppedBy: z.enum(["budget", "max_batches", "temporal_unreachable"]).nullable(),
+  left: counter,
+  failures: counter,
+  parked: counter,
+  failedIds: z.array(z.string()),
+};
+const stopReportResponseSchema = z.strictObject({
+  claimed: counter,
+  sent: z.strictObject({ cancel: counter, terminate: counter }),
+  escalated: counter,
+  confirmed: z.strictObject({ completed: counter, failed: counter, cancelled: counter, timed_out: counter, deleted: counter }),
+  waiting: counter,
+  failed: counter,
+  deletedConfirmed: counter,
+  temporalReachable: z.boolean(),
+});
+
+export const sweepReportResponseSchema = z.strictObject({
+  complete: z.boolean().meta({ description: "False when the time budget (or maxBatches) cut a phase short: invoke again to continue." }),
+  elapsedMs: z.number().nonnegative(),
+  budgetMs: z.number().nonnegative(),
+  temporalReachable: z.boolean(),
+  deadlines: z.strictObject({ ...phaseReport, timedOut: counter, stopRequested: counter }),
+  reconcile: z.strictObject({
+    ...phaseReport,
+    completed: counter,
+    failed: counter,
+    cancelled: counter,
+    timed_out: counter,
+    stillRunning: counter,
+    unknownToTemporal: counter,
+  }),
+  redispatch: z.strictObject({ ...phaseReport, started: counter, rejected: counter }),
+  stops: z.strictObject({ ...phaseReport, sent: counter, requests: stopReportResponseSchema.nullable() }),
+  retention: z.strictObject({ ...phaseReport, deleted: counter }),
+}).meta({ id: "SweepReport" });
+
+/** The error body of every 4xx/5xx a function answers (shared/http/app.ts), for the codes of one HTTP status. */
+export function errorResponseSchema<C extends string>(codes: readonly [C, ...C[]]) {
+  return z.strictObject({
+    error: z.strictObject({
+      code: z.enum(codes),
+      message: z.string().meta({ description: "Safe to show; never SQL or a stack trace." }),
+      details: z.unknown().optional().meta({
+        description: "validation_failed: {fields: [{path, message}]} naming each bad field; invalid_transition, terminal_execution, immutable_field: {field}.",
+      }),
+      requestId: z.string().meta({ description: "Also in the x-request-id header and in the server's log line of the request." }),
+    }),
+  });
+}

@@ -3,11 +3,13 @@
  * executions (one workflow, a time range, or all), read from the stats views.
  */
 import { createFunctionApp, queryObject } from "../../../shared/http/app.ts";
+import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
 import { parseInput, statsSchema } from "../../../shared/schemas.ts";
 
 export function createApp(runtime: Runtime) {
   const app = createFunctionApp("executions-stats", runtime);
+  app.get("/openapi.json", (c) => c.json(openApiDocument({ only: "executions-stats" }), 200)); // this function's part of the API document
   app.get("/", async (c) => {
     const filter = parseInput(statsSchema, queryObject(c), "query");
     return c.json(await c.var.service.getStats(filter), 200);

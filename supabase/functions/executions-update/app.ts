@@ -3,11 +3,13 @@
  * workflow id (200; 409 invalid_transition). DELETE /executions-update/:id removes one (204).
  */
 import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
+import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
 import { idParamSchema, parseInput, updateExecutionSchema } from "../../../shared/schemas.ts";
 
 export function createApp(runtime: Runtime) {
   const app = createFunctionApp("executions-update", runtime);
+  app.get("/openapi.json", (c) => c.json(openApiDocument({ only: "executions-update" }), 200)); // this function's part of the API document
   app.post("/", async (c) => {
     const { id, temporalWorkflowId, ...patch } = parseInput(updateExecutionSchema, await readJsonBody(c));
     const ref = id !== undefined ? { id } : { temporalWorkflowId: temporalWorkflowId! };

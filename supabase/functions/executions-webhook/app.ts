@@ -7,12 +7,14 @@
  */
 import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
 import { requireInternalCaller } from "../../../shared/http/internal-auth.ts";
+import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
 import { handleExecutionWebhook } from "../../../shared/webhook.ts";
 
 export function createApp(runtime: Runtime) {
   const app = createFunctionApp("executions-webhook", runtime, { auth: "none" });
   app.use("*", requireInternalCaller(runtime));
+  app.get("/openapi.json", (c) => c.json(openApiDocument({ only: "executions-webhook" }), 200)); // this function's part of the API document
   app.post("/", async (c) => c.json(await handleExecutionWebhook(runtime, await readJsonBody(c)), 200));
   return app;
 }

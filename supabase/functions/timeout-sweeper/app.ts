@@ -4,26 +4,17 @@
  * per phase, failures, and `complete: false` when the time budget (SWEEP_BUDGET_MS, or
  * `budgetMs` here) left work for the next invocation.
  */
-import { z } from "zod";
 import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
 import { requireInternalCaller } from "../../../shared/http/internal-auth.ts";
+import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
-import { parseInput } from "../../../shared/schemas.ts";
+import { parseInput, sweepOptionsSchema } from "../../../shared/schemas.ts";
 import { sweep } from "../../../shared/sweeper.ts";
-
-const sweepOptionsSchema = z.strictObject({
-  batchSize: z.number().int().min(1).max(10_000).optional(),
-  maxBatches: z.number().int().min(1).max(10_000).optional(),
-  recheckAfterSeconds: z.number().min(0).max(86_400).optional(),
-  redispatchAfterSeconds: z.number().min(0).max(86_400).optional(),
-  retentionDays: z.number().int().min(1).max(36_500).nullable().optional(),
-  // The Edge Runtime stops a function at 150 s (free) / 400 s (paid) of wall clock.
-  budgetMs: z.number().int().min(100).max(390_000).optional(),
-});
 
 export function createApp(runtime: Runtime) {
   const app = createFunctionApp("timeout-sweeper", runtime, { auth: "none" });
   app.use("*", requireInternalCaller(runtime));
+  app.get("/openapi.json", (c) => c.json(openApiDocument({ only: "timeout-sweeper" }), 200)); // this function's part of the API document
   app.post("/", async (c) => {
     const hasBody = (c.req.header("content-length") ?? "0") !== "0" || c.req.header("content-type");
     const options = hasBody ? parseInput(sweepOptionsSchema, await readJsonBody(c), "sweeper options") : {};

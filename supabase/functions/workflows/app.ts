@@ -10,6 +10,7 @@
  *   DELETE /workflows/:id          delete it and its executions (204)
  */
 import { createFunctionApp, queryObject, readJsonBody } from "../../../shared/http/app.ts";
+import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
 import {
   createWorkflowSchema,
@@ -36,6 +37,7 @@ export function createApp(runtime: Runtime) {
     return c.json(await service(c.var.caller).listWorkflows(filter), 200);
   });
 
+  app.get("/openapi.json", (c) => c.json(openApiDocument({ only: "workflows" }), 200)); // this function's part of the API document
   // Before /:id, which would otherwise take "types" as an id.
   app.get("/types", async (c) => c.json(await service(c.var.caller).listWorkflowTypes(), 200));
   app.post("/types", async (c) => {
