@@ -18,8 +18,8 @@ import { promisify } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
-import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, freePort, REPO_ROOT, type Sql } from "../support/postgres.ts";
-import { serviceToken, userToken } from "../support/tokens.ts";
+import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, REPO_ROOT, type Sql } from "../support/postgres.ts";
+import { expiredToken, forgedToken, serviceToken, userToken } from "../support/tokens.ts";
 
 const run = promisify(execFile);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -38,21 +38,33 @@ beforeAll(async () => {
   const url = await createMigratedDatabase(databaseUrl(), databaseName);
   sql = connect(url, { max: 2 });
   [server, browser] = await Promise.all([
-    // Temporal at a port nobody listens on: runs the tracker acts on in Temporal cannot be
-    // stopped there, so their stop stays requested and unconfirmed (a user's own reported runs
-    // never reach Temporal at all).
+    // A Temporal whose namespace answers but which refuses every action: runs the tracker acts on
+    // in Temporal cannot be stopped there, so their stop stays requested and unconfirmed (a
+    // user's own reported runs never reach Temporal at all).
     startDevServer({
-      DATABASE_URL: url, START_TEMPORAL: "false", TEMPORAL_HTTP_URL: `http://127.0.0.1:${await freePort()}`,
+      DATABASE_URL: url, START_TEMPORAL: "false", TEMPORAL_HTTP_URL: await startRefusingTemporal(),
       LOCAL_WEBHOOKS: "false", SWEEP_INTERVAL_MS: "0", PG_NET_POLL_MS: "0",
     }),
     chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ["--no-sandbox"] : [] }),
   ]);
 }, 240_000);
 
+let refusingTemporal: Server | undefined;
+async function startRefusingTemporal(): Promise<string> {
+  refusingTemporal = createServer((request, response) => {
+    const ok = request.method === "GET" && /^\/api\/v1\/namespaces\/[^/]+$/.test(new URL(request.url!, "http://x").pathname);
+    response.writeHead(ok ? 200 : 503, { "content-type": "application/json" })
+      .end(JSON.stringify(ok ? { namespaceInfo: { name: "default", state: "NAMESPACE_STATE_REGISTERED" } } : { code: 14, message: "unavailable (test stand-in)" }));
+  });
+  await new Promise<void>((resolve) => refusingTemporal!.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(refusingTemporal.address() as AddressInfo).port}`;
+}
+
 afterAll(async () => {
   for (const context of contexts) await context.close().catch(() => {});
   await browser?.close().catch(() => {});
   await server?.stop();
+  refusingTemporal?.close();
   await sql?.end({ timeout: 1 });
   await dropDatabase(databaseUrl(), databaseName).catch(() => {});
 });
@@ -167,6 +179,14 @@ describe("dashboard (npm start, Chromium)", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.reload();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
+
+    // An expired token is refused before any request; one the server rejects signs out with its reason.
+    await page.getByLabel("Supabase access token (JWT)").fill(await expiredToken(randomUUID()));
+    await page.getByRole("button", { name: "Use this token" }).click();
+    await page.getByRole("alert").getByText(/not look like a valid, unexpired access token/).waitFor();
+    await page.getByLabel("Supabase access token (JWT)").fill(await forgedToken(randomUUID()));
+    await page.getByRole("button", { name: "Use this token" }).click();
+    await page.getByRole("alert").getByText(/server rejected your token/).waitFor();
     expect((page as Page & { errors: string[] }).errors).toEqual([]);
   });
 
@@ -195,6 +215,16 @@ describe("dashboard (npm start, Chromium)", () => {
     // His run by its URL: RLS says it does not exist.
     await page.goto(`${server.url}/#/runs/${theirs[0].id}`);
     await page.getByRole("heading", { name: "Run not found" }).waitFor();
+
+    // The service role sees everyone's.
+    const admin = await newPage();
+    await signInWithToken(admin, await serviceToken());
+    expect(await admin.locator(".who").textContent()).toBe("service role (every user's runs)");
+    await admin.locator(".chips button[data-status=running]").click(); // ...the running ones of both, among others
+    await admin.locator(".chips button[data-status=completed]").click();
+    await eventually(() => rowIds(admin), (ids) => [...mine, ...theirs].filter((r) => r.status !== "failed").every((r) => ids.includes(r.id)));
+    await admin.goto(`${server.url}/#/runs/${theirs[0].id}`);
+    await admin.getByRole("heading", { name: "Timeline" }).waitFor();
   });
 
   it("filters by status chips, workflow, time presets and a custom range (kept in the URL)", async () => {
@@ -357,7 +387,7 @@ describe("dashboard (npm start, Chromium)", () => {
     expect(await page.getByRole("status").first().textContent()).toMatch(/^Overdue: past its timeout by/);
   });
 
-  it("marks a stop that Temporal has not confirmed (Temporal unreachable)", async (context) => {
+  it("marks a stop that Temporal has not confirmed (Temporal refuses it)", async (context) => {
     const user = await newUser(["registered"]);
     // A run the service role vouches for: the tracker acts on it in Temporal.
     const created = await api<RunRow & { temporalLink?: string }>(await serviceToken(), "executions-create", {
