@@ -10,6 +10,7 @@
  * functions on a direct connection instead.
  */
 import { createClient, FunctionsHttpError, type FunctionInvokeOptions, type SupabaseClient } from "@supabase/supabase-js";
+import { conform } from "../contract/conformance.ts";
 import { type FunctionsServer, startFunctionsServer } from "../support/functions-server.ts";
 import { connect, databaseUrl, type Sql } from "../support/postgres.ts";
 import { anonToken, type JwksServer, startJwksServer } from "../support/tokens.ts";
@@ -65,15 +66,18 @@ export interface Answer {
   headers: Headers;
 }
 
-/** `functions.invoke`, with the HTTP status and the parsed body of a success or an error. */
+/**
+ * `functions.invoke`, with the HTTP status and the parsed body of a success or an error.
+ * Every answer (here and in `raw`) is checked against the OpenAPI document (tests/contract/conformance.ts).
+ */
 export async function invoke(client: SupabaseClient, name: string, options: FunctionInvokeOptions = {}): Promise<Answer> {
   const { data, error, response } = await client.functions.invoke(name, options);
   if (error) {
     if (!(error instanceof FunctionsHttpError)) throw error;
     const answer = error.context as Response;
-    return { status: answer.status, body: await answer.json(), headers: answer.headers };
+    return conform(options.method ?? "POST", answer.url, { status: answer.status, body: await answer.json(), headers: answer.headers });
   }
-  return { status: response!.status, body: data, headers: response!.headers };
+  return conform(options.method ?? "POST", response!.url, { status: response!.status, body: data, headers: response!.headers });
 }
 
 /** A raw request to a function (malformed bodies, wrong content types, big bodies, no token). */
@@ -84,7 +88,7 @@ export async function raw(e2e: E2E, path: string, init: RequestInit = {}): Promi
   try {
     body = text ? JSON.parse(text) : null;
   } catch { /* not JSON */ }
-  return { status: response.status, body, headers: response.headers };
+  return conform(init.method ?? "GET", response.url, { status: response.status, body, headers: response.headers });
 }
 
 /** The row as stored (every column), to prove a rejected request changed nothing. */
