@@ -126,7 +126,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         <dt>Activities executed</dt><dd>{run.activitiesExecuted}</dd>
         <dt>Last updated</dt><dd><time dateTime={run.updatedAt}>{formatTime(run.updatedAt)}</time></dd>
       </dl>
-      {!temporalUrl && run.temporalWorkflowId && <p class="muted small">Set temporalUiUrl in config.json to link to the Temporal Web UI.</p>}
+      {!temporalUrl && run.temporalWorkflowId && <p class="muted small">To link to the Temporal Web UI, set temporalUiUrl in config.json (TEMPORAL_UI_URL for npm start).</p>}
 
       <div class="json-pair">
         <div>

@@ -434,6 +434,7 @@ describe("dashboard (npm start, Chromium)", () => {
     expect(outline).not.toBe("none");
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Timeline" }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.getByRole("button", { name: "Delete" }).focus();
     await page.keyboard.press("Enter");
     await page.getByRole("dialog").waitFor();
