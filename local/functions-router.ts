@@ -3,6 +3,7 @@
  * does: the prefix is stripped and the request goes to that function's handler. Used by the
  * local dev server (`npm start`) and the end-to-end tests, both on Deno.
  */
+import { REQUEST_ID_HEADER, requestIdOf } from "../shared/http/request-log.ts";
 import type { Runtime } from "../shared/http/runtime.ts";
 import { createApp as executionsCreate } from "../supabase/functions/executions-create/app.ts";
 import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
@@ -32,7 +33,11 @@ export function createFunctionsRouter(runtime: Runtime): FetchHandler {
     const match = /^\/functions\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
     const handler = match && handlers.get(match[1]);
     if (!handler) {
-      return Response.json({ error: { code: "not_found", message: `no function at ${url.pathname}` } }, { status: 404 });
+      const requestId = requestIdOf(request.headers.get(REQUEST_ID_HEADER));
+      return Response.json({ error: { code: "not_found", message: `no function at ${url.pathname}`, requestId } }, {
+        status: 404,
+        headers: { [REQUEST_ID_HEADER]: requestId },
+      });
     }
     url.pathname = `/${match[1]}${match[2] ?? ""}`;
     return handler(new Request(url, request));

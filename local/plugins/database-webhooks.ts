@@ -12,23 +12,30 @@
  * real pg_net never retries; on Supabase the sweeper is what produces the effect of a lost
  * webhook).
  */
-
-const enabled = () => !/^(0|false|no|off)$/i.test(Deno.env.get("LOCAL_WEBHOOKS") ?? "true");
-import type { DevServerPlugin } from "../dev-server-plugins.ts";
+import type { DevServerPlugin } from "../dev-server/types.ts";
 
 export const databaseWebhooksPlugin: DevServerPlugin = {
   name: "database-webhooks",
-  configure(env) {
-    if (!enabled() || env("WEBHOOK_SECRET")) return;
+  healthKey: "webhooks",
+  configure({ env, settings }) {
+    if (!settings.localWebhooks || env("WEBHOOK_SECRET")?.trim()) return;
     return { env: { WEBHOOK_SECRET: `local-${crypto.randomUUID()}` } };
   },
   async start(ctx) {
-    if (!enabled()) return;
+    if (!ctx.settings.localWebhooks) {
+      return {
+        banner: ["Webhooks    not pointed at this server (LOCAL_WEBHOOKS=false): the Vault secrets are left as they are"],
+        health: () => ({ status: "off", reason: "LOCAL_WEBHOOKS=false" }),
+      };
+    }
     const sql = ctx.runtime.sql;
     const [{ supabase }] = await sql`select exists (select from pg_roles where rolname = 'supabase_admin') as supabase`;
     if (supabase) {
       ctx.log("database webhooks: a Supabase database; set its Vault secrets yourself (see README)");
-      return;
+      return {
+        banner: ["Webhooks    a Supabase database: its Vault secrets decide where they go (see README)"],
+        health: () => ({ status: "off", reason: "a Supabase database" }),
+      };
     }
     const secrets = {
       execution_tracker_functions_url: `${ctx.url}/functions/v1`,
@@ -40,5 +47,9 @@ export const databaseWebhooksPlugin: DevServerPlugin = {
         await tx`select vault.create_secret(${value}, ${name})`;
       }
     });
+    return {
+      banner: [`Webhooks    the database's webhook triggers call ${secrets.execution_tracker_functions_url}/executions-webhook (pg_net stand-in)`],
+      health: () => ({ status: "up", target: `${secrets.execution_tracker_functions_url}/executions-webhook` }),
+    };
   },
 };

@@ -215,7 +215,7 @@ describe("npm start with the embedded database", () => {
   });
 
   it("keeps its data on disk: migrations recorded as the CLI does, the stranger provisioned", async () => {
-    const db = await PGlite.create(dataDir);
+    const db = await PGlite.create(join(dataDir, "pglite"));
     try {
       const migrations = await db.query<{ version: string; name: string; statements: string[] }>(
         "select version, name, statements from supabase_migrations.schema_migrations order by version",
@@ -255,27 +255,27 @@ describe("npm start with the embedded database", () => {
     expect(JSON.parse(queued.body)).toEqual({ queued: "while stopped" });
   });
 
-  it("sends what a function's transaction queued with net.http_post, on the commit's notification", async () => {
-    // Cancelling raises the execution_cancelled_webhook trigger → net.http_post → NOTIFY at commit.
-    const token = await npmToken(["--user", DEMO_USER_ID]);
-    const response = await fetch(`${server!.url}/functions/v1/executions-update`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ temporalWorkflowId: runId, status: "cancelled" }),
-    });
-    expect(response.status).toBe(200);
+  it("sends what a direct SQL write queued with net.http_post (a webhook trigger) on the queue sweep", async () => {
+    // Since migration 20261201000300 the webhook triggers fire only for writes the API does not
+    // handle itself: a pending row inserted by SQL. It comes from another client of the embedded
+    // database, whose notification the server cannot see (local/embedded-postgres.ts): the sweep sends it.
+    await server!.stop();
+    server = await startDevServer({ DATA_DIR: dataDir, PG_NET_POLL_MS: "200" });
+    const databaseUrl = /Database {4}(postgres:\/\/\S+)/.exec(server.output())![1];
+    await run("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-qc",
+      `insert into public.workflow_executions (workflow_id, created_by, status, input)
+       values ('${DEMO_WORKFLOW_ID}', '${DEMO_USER_ID}', 'pending', '{"probe":"${runId}"}')`]);
     const webhook = await target.waitFor((r) => r.url === "/functions/v1/executions-webhook", 5_000);
     expect(webhook.headers["x-webhook-secret"]).toBe("dev-server-test-secret");
     expect(JSON.parse(webhook.body)).toMatchObject({
-      type: "UPDATE",
+      type: "INSERT",
       table: "workflow_executions",
-      record: { temporal_workflow_id: runId, status: "cancelled" },
-      old_record: { status: "running" },
+      record: { input: { probe: runId }, status: "pending" },
     });
     expect(await server!.stop()).toBe(0);
     server = undefined;
 
-    const db = await PGlite.create(dataDir);
+    const db = await PGlite.create(join(dataDir, "pglite"));
     try {
       expect((await db.query("select * from net.http_request_queue")).rows).toEqual([]);
       const responses = await db.query<{ status_code: number; content: string }>("select status_code, content from net._http_response order by id");
@@ -289,6 +289,7 @@ describe("npm start with the embedded database", () => {
   });
 
   it("refuses a data folder another dev server uses", async () => {
+    await server?.stop();
     server = await startDevServer({ DATA_DIR: dataDir });
     await expect(startDevServer({ DATA_DIR: dataDir }, 30_000)).rejects.toThrow(/in use by another dev server/);
     expect(await server.stop()).toBe(0);

@@ -13,11 +13,14 @@ import { freePort, REPO_ROOT } from "./postgres.ts";
 
 export interface DevServerProcess {
   url: string;
+  pid: number;
   output(): string;
   /** Non-200 statuses /health answered before it turned 200. */
   healthBeforeReady: number[];
   /** SIGTERM and wait; resolves to the exit code. */
   stop(): Promise<number | null>;
+  /** Sends `signal` (e.g. SIGKILL: a crash) and waits for the exit; resolves to the exit code. */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Variables of this process that must not leak into the server's configuration. */
@@ -25,7 +28,8 @@ const configVariables = [
   "SUPABASE_DB_URL", "DATABASE_URL", "DB_POOL_SIZE", "SUPABASE_JWT_SECRET", "JWT_SECRET", "SUPABASE_JWKS_URL",
   "SUPABASE_URL", "TEMPORAL_HTTP_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "WEBHOOK_SECRET",
   "EXECUTION_RETENTION_DAYS", "PORT", "HOST", "DATA_DIR", "SEED_DEMO", "PG_NET_POLL_MS", "NODE_OPTIONS",
-  "START_TEMPORAL", "LOCAL_WEBHOOKS", "SWEEP_INTERVAL_MS", "SWEEP_RECHECK_SECONDS",
+  "START_TEMPORAL", "LOCAL_WEBHOOKS", "SWEEP_INTERVAL_MS", "SWEEP_RECHECK_SECONDS", "SWEEP_BUDGET_MS",
+  "STOP_ESCALATE_AFTER_SECONDS", "LOG_LEVEL", "TEMPORAL_UI_URL", "STOP_ON_STDIN_EOF",
 ];
 
 /** package.json's "start" script with the local deno binary, as `npm start` runs it. */
@@ -66,6 +70,14 @@ export async function startDevServer(settings: Record<string, string>, timeoutMs
     return code;
   };
 
+  const kill = async (signal: NodeJS.Signals) => {
+    if (exitCode !== undefined) return exitCode;
+    child.kill(signal);
+    const code = await exited;
+    child.stdin!.end();
+    return code;
+  };
+
   const healthBeforeReady: number[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -73,7 +85,7 @@ export async function startDevServer(settings: Record<string, string>, timeoutMs
     try {
       const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
       if (response.ok) {
-        expect(await response.json()).toEqual({ status: "ok" });
+        expect(await response.json()).toMatchObject({ status: "ok" });
         break;
       }
       healthBeforeReady.push(response.status);
@@ -86,5 +98,5 @@ export async function startDevServer(settings: Record<string, string>, timeoutMs
   }
   // The banner is printed right after /health turns 200.
   while (!output.includes("Ctrl+C stops the server.") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return { url, output: () => output, healthBeforeReady, stop };
+  return { url, pid: child.pid!, output: () => output, healthBeforeReady, stop, kill };
 }
