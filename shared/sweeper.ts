@@ -539,7 +539,10 @@ class SweepRun {
     };
     for (const [name] of phases) {
       const count = counts[name];
-      if (this.report[name].stoppedBy && count) this.report[name].left = await this.inServiceTx(count);
+      const report = this.report[name];
+      if (report.stoppedBy && count) report.left = await this.inServiceTx(count);
+      // Cut short just as its last due row was handled: nothing was left after all.
+      if ((report.stoppedBy === "budget" || report.stoppedBy === "max_batches") && count && report.left === 0) report.stoppedBy = null;
     }
     this.report.complete = phases.every(([name]) => !["budget", "max_batches"].includes(this.report[name].stoppedBy ?? ""));
     this.report.temporalReachable = this.temporalReachable;
