@@ -203,7 +203,13 @@ export const listExecutionsSchema = z.strictObject({
   cursor: z.string().min(1).max(512).optional(),
 });
 
+/**
+ * GET /executions-stats. Without `bucket`: one summary. With `bucket` (hour | day, UTC): a
+ * series, one entry per bucket of the range (defaults and the 1,000-bucket limit: seriesRange
+ * in shared/service.ts).
+ */
 export const statsSchema = z.strictObject({
+  bucket: z.enum(["hour", "day"], { error: "must be hour or day" }).optional(),
   workflowId: id.optional(),
   startedAfter: timestamp.optional(),
   startedBefore: timestamp.optional(),
@@ -362,6 +368,14 @@ export const executionStatsResponseSchema = z.strictObject({
   p50DurationMs: z.number().nonnegative().nullable(),
   p95DurationMs: z.number().nonnegative().nullable(),
 }).meta({ id: "ExecutionStats" });
+
+/** GET /executions-stats?bucket=hour|day: every bucket of the range, oldest first, empty ones included. */
+export const executionStatsSeriesResponseSchema = z.strictObject({
+  bucket: z.enum(["hour", "day"]),
+  buckets: z.array(executionStatsResponseSchema.extend({
+    start: responseTimestamp.meta({ description: "The bucket's UTC start (also for a partial first or last bucket, which counts only the executions inside the range)." }),
+  })),
+}).meta({ id: "ExecutionStatsSeries" });
 
 export const workflowResponseSchema = z.strictObject({
   id,

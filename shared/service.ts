@@ -6,6 +6,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
 import * as repo from "./repository/executions.ts";
+import { readStats, readStatsSeries, type StatsRow } from "./repository/stats.ts";
 import { findWorkflow } from "./repository/workflows.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
@@ -18,10 +19,12 @@ import type {
   ExecutionPage,
   ExecutionRef,
   ExecutionStats,
+  ExecutionStatsSeries,
   ExecutionWithWorkflow,
   Json,
   ListExecutionsFilter,
   StatsFilter,
+  StatsSeriesFilter,
   UpdateExecutionInput,
 } from "./types.ts";
 
@@ -155,15 +158,14 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   async function getStats(filter: StatsFilter = {}): Promise<ExecutionStats> {
-    const row = await inCallerTx((tx) => repo.readStats(tx, filter));
-    return {
-      total: row.total,
-      byStatus: Object.fromEntries(executionStatuses.map((status) => [status, row[status]])) as Record<ExecutionStatus, number>,
-      successRate: row.success_rate,
-      avgDurationMs: row.avg_duration_ms,
-      p50DurationMs: row.p50_duration_ms,
-      p95DurationMs: row.p95_duration_ms,
-    };
+    return toStats(await inCallerTx((tx) => readStats(tx, filter)));
+  }
+
+  /** Stats per UTC hour or day (see seriesRange for the range and its limits). */
+  async function getTimeSeries(filter: StatsSeriesFilter): Promise<ExecutionStatsSeries> {
+    const range = seriesRange(filter, new Date());
+    const rows = await inCallerTx((tx) => readStatsSeries(tx, { ...filter, ...range }));
+    return { bucket: filter.bucket, buckets: rows.map((row) => ({ start: row.bucket_start, ...toStats(row) })) };
   }
 
   return {
@@ -176,6 +178,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     getExecution,
     listExecutions,
     getStats,
+    getTimeSeries,
     deleteExecution,
     markCompleted: (temporalWorkflowId: string, output?: Json, durationMs?: number) =>
       updateExecutionByRef({ temporalWorkflowId }, { status: "completed", output, durationMs }),
@@ -184,6 +187,48 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     markCancelled: (temporalWorkflowId: string) => updateExecutionByRef({ temporalWorkflowId }, { status: "cancelled" }),
     markTimedOut: (temporalWorkflowId: string) => updateExecutionByRef({ temporalWorkflowId }, { status: "timed_out" }),
   };
+}
+
+function toStats(row: StatsRow): ExecutionStats {
+  return {
+    total: row.total,
+    byStatus: Object.fromEntries(executionStatuses.map((status) => [status, row[status]])) as Record<ExecutionStatus, number>,
+    successRate: row.success_rate,
+    avgDurationMs: row.avg_duration_ms,
+    p50DurationMs: row.p50_duration_ms,
+    p95DurationMs: row.p95_duration_ms,
+  };
+}
+
+/** At most this many buckets in one series. */
+export const maxSeriesBuckets = 1000;
+const bucketMs = { hour: 3_600_000, day: 86_400_000 } as const;
+
+/**
+ * The range of a series, made explicit (the SQL function has the same defaults, for SQL
+ * callers): startedBefore defaults to now, startedAfter to the start of the 24th hour / 30th
+ * day back (24 / 30 buckets, the last one partial). Buckets are UTC; a day is 24 hours.
+ * A ValidationError when startedAfter is not before startedBefore or the range holds more
+ * than maxSeriesBuckets buckets.
+ */
+export function seriesRange(filter: StatsSeriesFilter, now: Date): { startedAfter: string; startedBefore: string } {
+  const step = bucketMs[filter.bucket];
+  const startedBefore = filter.startedBefore ?? now.toISOString();
+  // A sub-millisecond part counts as the next millisecond (Date keeps milliseconds only).
+  const beforeMs = Date.parse(startedBefore) + (/\.\d{3}\d*[1-9]/.test(startedBefore) ? 1 : 0);
+  const startedAfter = filter.startedAfter ??
+    new Date(Math.floor((beforeMs - 1) / step) * step - step * (filter.bucket === "hour" ? 23 : 29)).toISOString();
+  const afterMs = Date.parse(startedAfter);
+  if (afterMs >= beforeMs) {
+    throw new ValidationError("invalid query: startedAfter", [{ path: "startedAfter", message: "must be before startedBefore" }]);
+  }
+  const buckets = Math.ceil((beforeMs - Math.floor(afterMs / step) * step) / step);
+  if (buckets > maxSeriesBuckets) {
+    throw new ValidationError("invalid query: startedAfter, startedBefore", [
+      { path: "startedAfter", message: `the range holds ${buckets} ${filter.bucket} buckets; at most ${maxSeriesBuckets}` },
+    ]);
+  }
+  return { startedAfter, startedBefore };
 }
 
 /** The owner to record: a service-role caller must name one; a user may only name themselves. */

@@ -111,6 +111,30 @@ export interface ExecutionStats {
   p95DurationMs: number | null;
 }
 
+/** A time-series bucket: UTC hours, or UTC days (24 hours). */
+export type StatsBucket = "hour" | "day";
+
+export interface StatsSeriesFilter {
+  bucket: StatsBucket;
+  workflowId?: string;
+  /** Inclusive; default: the start of the 24th hour / 30th day before startedBefore's bucket. */
+  startedAfter?: string;
+  /** Exclusive; default: now. */
+  startedBefore?: string;
+}
+
+/** One bucket: the stats of the executions that started in it (and inside the range). */
+export interface ExecutionStatsBucket extends ExecutionStats {
+  /** The bucket's UTC start (ISO 8601), also for a partial edge bucket. */
+  start: string;
+}
+
+export interface ExecutionStatsSeries {
+  bucket: StatsBucket;
+  /** Every bucket of the range, oldest first, empty ones included (zeros, nulls). */
+  buckets: ExecutionStatsBucket[];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Workflows (shared/workflows.ts)
 // ---------------------------------------------------------------------------------------------

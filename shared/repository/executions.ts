@@ -244,28 +244,3 @@ function statusCondition(tx: Tx, statuses: ExecutionStatus[] | undefined) {
   if (statuses.length === 1) return tx`and e.status = ${statuses[0]}::text`;
   return tx`and e.status = any(${`{${statuses.join(",")}}`}::text[])`;
 }
-
-export interface StatsRow {
-  total: number;
-  pending: number;
-  running: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  timed_out: number;
-  success_rate: number | null;
-  avg_duration_ms: number | null;
-  p50_duration_ms: number | null;
-  p95_duration_ms: number | null;
-}
-
-/** Reads the stats views through `execution_stats_summary` (RLS-scoped, computed in SQL). */
-export async function readStats(tx: Tx, filter: { workflowId?: string; startedAfter?: string; startedBefore?: string }): Promise<StatsRow> {
-  const [row] = await tx`
-    select total::float8, pending::float8, running::float8, completed::float8, failed::float8,
-           cancelled::float8, timed_out::float8, success_rate, avg_duration_ms,
-           p50_duration_ms::float8, p95_duration_ms::float8
-      from public.execution_stats_summary(${filter.workflowId ?? null}::uuid,
-             ${filter.startedAfter ?? null}::text::timestamptz, ${filter.startedBefore ?? null}::text::timestamptz)`;
-  return row as unknown as StatsRow;
-}

@@ -65,6 +65,8 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   "table public.execution_stats_rollup": { authenticated: ["SELECT"] },
   "table public.execution_duration_bins": { authenticated: ["SELECT"] },
   "table public.execution_owner_duration_bins": { authenticated: ["SELECT"] },
+  "table public.execution_hourly_stats_rollup": { authenticated: ["SELECT"] },
+  "table public.execution_hourly_duration_bins": { authenticated: ["SELECT"] },
   "table public.temporal_workflow_types": { authenticated: ["SELECT"] },
   // The stats views (security_invoker: the rollups' RLS applies) are read-only.
   "view public.execution_stats": { authenticated: ["SELECT"] },
@@ -74,6 +76,7 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
 
   // What a user's queries, views and triggers call (all security invoker).
   "function public.execution_stats_summary(uuid,timestamp with time zone,timestamp with time zone)": { authenticated: ["EXECUTE"] },
+  "function public.execution_stats_series(text,timestamp with time zone,timestamp with time zone,uuid)": { authenticated: ["EXECUTE"] },
   "function public.execution_status_is_terminal(public.execution_status)": { authenticated: ["EXECUTE"] },
   "function public.execution_transition_allowed(public.execution_status,public.execution_status)": { authenticated: ["EXECUTE"] },
   "function public.execution_duration_bin(bigint)": { authenticated: ["EXECUTE"] },
@@ -241,7 +244,7 @@ describe("what RLS cannot guard is refused", () => {
       for (const { name } of tables) {
         expect(await sqlState(tx.savepoint((sp) => sp.unsafe(`truncate ${name}`))), `truncate ${name}`).toBe("42501");
       }
-      for (const name of ["execution_stats_rollup", "execution_duration_bins", "execution_owner_duration_bins"]) {
+      for (const name of ["execution_stats_rollup", "execution_duration_bins", "execution_owner_duration_bins", "execution_hourly_stats_rollup", "execution_hourly_duration_bins"]) {
         expect(await sqlState(tx.savepoint((sp) => sp.unsafe(`delete from public.${name}`))), `delete from ${name}`).toBe("42501");
       }
       for (const { name, column } of views) {
