@@ -1,7 +1,7 @@
 /**
- * Builds the dashboard into dashboard/dist (git-ignored): index.html, app.js (the app, preact
- * and supabase-js bundled and minified by esbuild; nothing is loaded from a CDN), app.css and
- * config.json (where the API is). The dev server (`npm start`) runs this itself when dist is
+ * Builds the dashboard into dashboard/dist (git-ignored): index.html, app.js (the app and preact,
+ * bundled and minified by esbuild; nothing is loaded from a CDN), chunks/ (supabase-js, loaded
+ * only where Supabase Auth is configured), app.css and config.json (where the API is). The dev server (`npm start`) runs this itself when dist is
  * missing or older than the sources; for a deployment run it with the project's settings:
  *
  *   npm run build:dashboard                                   # config.json: the functions on the same origin
@@ -46,11 +46,21 @@ export async function buildDashboard(options: { outDir?: string; config?: Dashbo
       write: false,
       outdir: outDir,
       entryNames: "[name]",
+      // supabase-js (Supabase Auth sign-in) is a chunk loaded only where it is configured.
+      splitting: true,
+      chunkNames: "chunks/[name]-[hash]",
       logLevel: "warning",
       // supabase-js mentions Node built-ins behind runtime checks; the browser never takes those paths.
       platform: "browser",
     });
+    await Deno.mkdir(join(outDir, "chunks"), { recursive: true });
     for (const file of result.outputFiles) await writeAtomically(file.path.replace(/styles\.css(\.map)?$/, "app.css$1"), file.contents);
+    // Chunks of earlier builds (their names carry a content hash) go.
+    const current = new Set(result.outputFiles.map((file) => file.path));
+    for await (const entry of Deno.readDir(join(outDir, "chunks"))) {
+      const path = join(outDir, "chunks", entry.name);
+      if (entry.isFile && !entry.name.endsWith(".tmp") && !current.has(path)) await Deno.remove(path).catch(() => {});
+    }
   } finally {
     await esbuild.stop();
   }

@@ -24,6 +24,8 @@ const FILES: Record<string, string> = {
   "/app.css.map": "app.css.map",
   "/app.js.LEGAL.txt": "app.js.LEGAL.txt",
 };
+/** esbuild's chunks (build.ts chunkNames): a fixed shape, so no request path can leave dist/. */
+const CHUNK = /^\/chunks\/[\w-]+\.js(\.map)?$/;
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -57,7 +59,7 @@ export async function withDashboard(handler: FetchHandler, options: DashboardOpt
         ...(token ? { demo: { token, label: "the demo user (npm start seeds its workflows)" } } : {}),
       }, { headers: { "cache-control": "no-store" } });
     }
-    const file = FILES[pathname];
+    const file = FILES[pathname] ?? (CHUNK.test(pathname) ? pathname.slice(1) : undefined);
     if (!file) return handler(request);
     if (!built) {
       return new Response("The dashboard is not built: run npm run build:dashboard (see the dev server's output).\n", {

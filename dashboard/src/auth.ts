@@ -4,7 +4,7 @@
  *  - Supabase Auth through supabase-js (email + password) when config.json names the project
  *    URL and anon key: the user's own session, refreshed and persisted by supabase-js.
  */
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import type { SupabaseClient } from "@supabase/supabase-js";
 import type { AppConfig } from "./config.ts";
 
 export interface Identity {
@@ -44,12 +44,13 @@ export function decodeToken(token: string): Identity | null {
 }
 
 export class Auth {
-  private supabase: SupabaseClient | null = null;
+  private constructor(private readonly supabase: SupabaseClient | null) {}
 
-  constructor(config: AppConfig) {
-    if (config.supabaseUrl && config.anonKey) {
-      this.supabase = createClient(config.supabaseUrl, config.anonKey, { auth: { persistSession: true, autoRefreshToken: true } });
-    }
+  /** supabase-js is loaded (a chunk of its own) only where Supabase Auth is configured. */
+  static async create(config: AppConfig): Promise<Auth> {
+    if (!config.supabaseUrl || !config.anonKey) return new Auth(null);
+    const { createClient } = await import("@supabase/supabase-js");
+    return new Auth(createClient(config.supabaseUrl, config.anonKey, { auth: { persistSession: true, autoRefreshToken: true } }));
   }
 
   /** Whether email + password sign-in is offered. */

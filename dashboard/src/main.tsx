@@ -180,7 +180,7 @@ async function start() {
   const root = document.getElementById("app")!;
   try {
     const config = await loadConfig();
-    const auth = new Auth(config);
+    const auth = await Auth.create(config);
     const initial = await auth.restore();
     root.textContent = ""; // the boot message
     render(<App config={config} auth={auth} initial={initial} />, root);

@@ -171,10 +171,21 @@ describe("dashboard (npm start, Chromium)", () => {
   it("npm start serves it at / and prints the URL; the local sign-in offers the demo user", async () => {
     expect(server.output()).toContain(`Dashboard   ${server.url}/`);
     const page = await newPage();
+    const requested: string[] = [];
+    const origins = new Set<string>();
+    page.on("request", (request) => {
+      const url = new URL(request.url());
+      requested.push(url.pathname);
+      origins.add(url.origin);
+    });
     await page.goto(`${server.url}/`);
     await page.getByRole("button", { name: "Sign in as the demo user" }).click();
     await page.getByRole("heading", { name: "Runs", level: 1 }).waitFor();
     expect(await page.locator(".who").textContent()).toBe("demo@local.test");
+    // Everything from this server (no CDN); supabase-js is not even loaded without Supabase Auth.
+    expect([...origins]).toEqual([new URL(server.url).origin]);
+    expect(requested.filter((path) => path.startsWith("/chunks/"))).toEqual([]);
+    expect(requested).toEqual(expect.arrayContaining(["/", "/app.js", "/app.css", "/config.json"]));
     // Signing out forgets the token; a reload does not sign in again.
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.reload();
