@@ -60,7 +60,7 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   // Stop requests (cancel / timeout / delete of an acted-on run): the owner reads its own under
   // RLS; only triggers and the service role write them.
   "table public.execution_stop_requests": { authenticated: ["SELECT"] },
-  // Read-only to users: the stats rollups (written by triggers as their owner) and the registry
+  // Read-only to users: the stats rollups, all-time and hourly (written by triggers as their owner), and the registry
   // of startable workflow types (written by the service role).
   "table public.execution_stats_rollup": { authenticated: ["SELECT"] },
   "table public.execution_duration_bins": { authenticated: ["SELECT"] },
@@ -238,14 +238,20 @@ describe("what RLS cannot guard is refused", () => {
     const privateFunctions = await sql<{ signature: string; args: number }[]>`
       select p.oid::regprocedure::text as signature, p.pronargs as args
         from pg_proc p where p.pronamespace = 'private'::regnamespace and p.prorettype <> 'trigger'::regtype`;
+    const rollups = (await sql<{ name: string }[]>`
+      select relname as name from pg_class
+       where relnamespace = 'public'::regnamespace and relkind = 'r' and relname ~ '_(rollup|bins)$'`).map((r) => r.name);
+    expect(rollups).toEqual(expect.arrayContaining(["execution_stats_rollup", "execution_duration_bins", "execution_owner_duration_bins"]));
     expect(tables.map((t) => t.name)).toContain("workflow_executions");
     expect(privateFunctions.map((f) => f.signature)).toContain("private.vault_secret(text)");
     await asRole(sql, user, async (tx) => {
       for (const { name } of tables) {
         expect(await sqlState(tx.savepoint((sp) => sp.unsafe(`truncate ${name}`))), `truncate ${name}`).toBe("42501");
       }
-      for (const name of ["execution_stats_rollup", "execution_duration_bins", "execution_owner_duration_bins", "execution_hourly_stats_rollup", "execution_hourly_duration_bins"]) {
-        expect(await sqlState(tx.savepoint((sp) => sp.unsafe(`delete from public.${name}`))), `delete from ${name}`).toBe("42501");
+      for (const name of rollups) {
+        for (const write of [`delete from public.${name}`, `update public.${name} set executions = 0`]) {
+          expect(await sqlState(tx.savepoint((sp) => sp.unsafe(write))), write).toBe("42501");
+        }
       }
       for (const { name, column } of views) {
         expect(await sqlState(tx.savepoint((sp) => sp.unsafe(`delete from ${name}`))), `delete from ${name}`).toBe("42501");
