@@ -316,7 +316,7 @@ function closedOutcome(request: StopRequest, run: WorkflowDescription): StopFina
 /** The end the request asked for: `timed_out` for a deadline, else `cancelled`. */
 function requested(request: StopRequest, outcome: string, closedAt: Date | null): StopFinal {
   return request.reason === "timeout"
-    ? { outcome, status: "timed_out", closedAt }
+    ? { outcome, status: "timed_out", errorMessage: "timed out: the deadline passed and the run was stopped in Temporal", closedAt }
     : { outcome, status: "cancelled", closedAt };
 }
 

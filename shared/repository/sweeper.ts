@@ -103,8 +103,12 @@ export async function timeOutOverdue(tx: Tx, scope: ClaimScope): Promise<Overdue
     )
     update public.workflow_executions e
        set status = 'timed_out',
-           error_message = coalesce(e.error_message, 'timed out: no result before ' ||
-             coalesce(to_char(e.timeout_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), e.timeout_at::text))
+           -- Only on a row that ends here: an acted-on row stays live until Temporal confirms
+           -- the stop, and may still complete on its own (shared/stops.ts writes its message).
+           error_message = case when e.temporal_link = 'reported' or e.temporal_workflow_id is null
+             then coalesce(e.error_message, 'timed out: no result before ' ||
+               coalesce(to_char(e.timeout_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), e.timeout_at::text))
+             else e.error_message end
       from due
      where e.id = due.id
     returning e.id, e.status`;
