@@ -156,8 +156,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Counts per status, success rate and durations
-         * @description Without a time range from rollups kept by triggers (percentiles within 2%); with one, aggregated exactly.
+         * Counts per status, success rate and durations; per UTC hour or day with `bucket`
+         * @description From rollups kept by triggers (counts, success rate and average exact; percentiles within 2%). With a time range from the hourly rollups plus the partial edge hours from rows (the service role over every workflow: the rows, exactly). With `bucket` (hour | day, UTC): an ExecutionStatsSeries, every bucket of the range oldest first, empty ones zero-filled; default range the last 24 hours / 30 days; at most 1,000 buckets (400 above).
          */
         get: operations["getExecutionStats"];
         put?: never;
@@ -517,6 +517,31 @@ export interface components {
             avgDurationMs: number | null;
             p50DurationMs: number | null;
             p95DurationMs: number | null;
+        };
+        ExecutionStatsSeries: {
+            /** @enum {string} */
+            bucket: "hour" | "day";
+            buckets: {
+                total: number;
+                byStatus: {
+                    pending: number;
+                    running: number;
+                    completed: number;
+                    failed: number;
+                    cancelled: number;
+                    timed_out: number;
+                };
+                /** @description completed / executions in a terminal state; null when none is terminal. */
+                successRate: number | null;
+                avgDurationMs: number | null;
+                p50DurationMs: number | null;
+                p95DurationMs: number | null;
+                /**
+                 * Format: date-time
+                 * @description The bucket's UTC start (also for a partial first or last bucket, which counts only the executions inside the range).
+                 */
+                start: string;
+            }[];
         };
         Workflow: {
             /** Format: uuid */
@@ -1118,14 +1143,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The statistics. */
+            /** @description The statistics (ExecutionStats), or with `bucket` the series (ExecutionStatsSeries). */
             200: {
                 headers: {
                     "x-request-id": components["headers"]["x-request-id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExecutionStats"];
+                    "application/json": components["schemas"]["ExecutionStats"] | components["schemas"]["ExecutionStatsSeries"];
                 };
             };
             400: components["responses"]["Error400"];

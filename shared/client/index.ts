@@ -21,6 +21,7 @@ export type Execution = Schemas["Execution"];
 export type QueuedExecution = Schemas["QueuedExecution"];
 export type ExecutionPage = Schemas["ExecutionPage"];
 export type ExecutionStats = Schemas["ExecutionStats"];
+export type ExecutionStatsSeries = Schemas["ExecutionStatsSeries"];
 export type Workflow = Schemas["Workflow"];
 export type WorkflowPage = Schemas["WorkflowPage"];
 export type WorkflowType = Schemas["WorkflowType"];
@@ -38,7 +39,9 @@ export type ErrorCode = Schemas[`Error${400 | 401 | 403 | 404 | 409 | 413 | 415 
 type Query<O extends keyof operations> = operations[O]["parameters"]["query"];
 /** The list's query, with `status` as an array (sent comma-separated) or a string. */
 export type ListExecutionsQuery = Omit<NonNullable<Query<"listExecutions">>, "status"> & { status?: ExecutionStatus[] | string };
-export type StatsQuery = NonNullable<Query<"getExecutionStats">>;
+/** The summary's query (without `bucket`); `series` takes the bucket. */
+export type StatsQuery = Omit<NonNullable<Query<"getExecutionStats">>, "bucket">;
+export type StatsSeriesQuery = StatsQuery & { bucket: "hour" | "day" };
 export type ListWorkflowsQuery = NonNullable<Query<"listWorkflows">>;
 
 export interface TrackerClientOptions {
@@ -123,6 +126,8 @@ export function createTrackerClient(options: TrackerClientOptions) {
       get: (executionId: string) => request<Execution>("GET", `/executions-list/${id(executionId)}`),
       list: (query: ListExecutionsQuery = {}) => request<ExecutionPage>("GET", "/executions-list", { query }),
       stats: (query: StatsQuery = {}) => request<ExecutionStats>("GET", "/executions-stats", { query }),
+      /** Stats per UTC hour or day of the range (default the last 24 hours / 30 days), empty buckets zero-filled, at most 1,000. */
+      series: (query: StatsSeriesQuery) => request<ExecutionStatsSeries>("GET", "/executions-stats", { query }),
       /** Every page from `query` on, newest first (follows nextCursor). */
       async *all(query: ListExecutionsQuery = {}): AsyncGenerator<Execution> {
         let cursor = query.cursor;

@@ -14,7 +14,7 @@
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import * as s from "../schemas.ts";
-import type { ExecutionPage, ExecutionStats, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
+import type { ExecutionPage, ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
 import { webhookPayloadSchema } from "../webhook.ts";
 
 /** The API's version (package.json's; tests/contract/document.test.ts checks they agree). */
@@ -50,8 +50,8 @@ interface Operation {
   queryNotes?: Record<string, string>;
   pathId?: string;
   body?: { schema: string; required: boolean; description?: string };
-  /** Success answers: status -> component schema name (null: no body). */
-  ok: Record<number, { description: string; schema: string | null }>;
+  /** Success answers: status -> component schema name (null: no body; a list: one of them). */
+  ok: Record<number, { description: string; schema: string | string[] | null }>;
   /** Error statuses besides those every operation can answer (400, 401, 500, 503; 413 and 415 with a body). */
   errors?: number[];
 }
@@ -104,10 +104,13 @@ const ops: Operation[] = [
   },
   {
     fn: "executions-stats", method: "get", path: "", operationId: "getExecutionStats", auth: "caller",
-    summary: "Counts per status, success rate and durations",
-    description: "Without a time range from rollups kept by triggers (percentiles within 2%); with one, aggregated exactly.",
+    summary: "Counts per status, success rate and durations; per UTC hour or day with `bucket`",
+    description: "From rollups kept by triggers (counts, success rate and average exact; percentiles within 2%). " +
+      "With a time range from the hourly rollups plus the partial edge hours from rows (the service role over every workflow: the rows, exactly). " +
+      "With `bucket` (hour | day, UTC): an ExecutionStatsSeries, every bucket of the range oldest first, empty ones zero-filled; " +
+      "default range the last 24 hours / 30 days; at most 1,000 buckets (400 above).",
     query: s.statsSchema,
-    ok: { 200: { description: "The statistics.", schema: "ExecutionStats" } },
+    ok: { 200: { description: "The statistics (ExecutionStats), or with `bucket` the series (ExecutionStatsSeries).", schema: ["ExecutionStats", "ExecutionStatsSeries"] } },
   },
   {
     fn: "workflows", method: "post", path: "", operationId: "createWorkflow", auth: "caller",
@@ -196,6 +199,7 @@ function componentSchemas(): Record<string, z.ZodType> {
     QueuedExecution: s.queuedExecutionResponseSchema,
     ExecutionPage: s.executionPageResponseSchema,
     ExecutionStats: s.executionStatsResponseSchema,
+    ExecutionStatsSeries: s.executionStatsSeriesResponseSchema,
     Workflow: s.workflowResponseSchema,
     WorkflowPage: s.workflowPageResponseSchema,
     WorkflowType: s.workflowTypeResponseSchema,
@@ -337,7 +341,9 @@ function buildOperation(op: Operation, pathIdSchema: JsonObject): JsonObject {
     responses[status] = {
       description: answer.description,
       headers: { "x-request-id": { $ref: "#/components/headers/x-request-id" } },
-      ...(answer.schema ? { content: { "application/json": { schema: ref(answer.schema) } } } : {}),
+      ...(answer.schema
+        ? { content: { "application/json": { schema: Array.isArray(answer.schema) ? { oneOf: answer.schema.map(ref) } : ref(answer.schema) } } }
+        : {}),
     };
   }
   for (const status of errors) responses[String(status)] = { $ref: `#/components/responses/Error${status}` };
@@ -438,6 +444,7 @@ export type ResponseSchemasMatchTypes = [
   Assert<Same<z.output<typeof s.executionResponseSchema>, ExecutionWithWorkflow>>,
   Assert<Same<z.output<typeof s.executionPageResponseSchema>, ExecutionPage>>,
   Assert<Same<z.output<typeof s.executionStatsResponseSchema>, ExecutionStats>>,
+  Assert<Same<z.output<typeof s.executionStatsSeriesResponseSchema>, ExecutionStatsSeries>>,
   Assert<Same<z.output<typeof s.workflowResponseSchema>, Workflow>>,
   Assert<Same<z.output<typeof s.workflowPageResponseSchema>, WorkflowPage>>,
   Assert<Same<z.output<typeof s.workflowTypeResponseSchema>, WorkflowType>>,

@@ -116,11 +116,19 @@ export function checkAnswer(method: string, url: string, answer: Answer): string
   if (schema) {
     if (upper !== "HEAD") {
       if (!/^application\/json\b/i.test(contentType)) problems.push(`content-type is "${contentType}", not application/json`);
-      const validate = schema.$ref ? compiled.validator(schema.$ref) : null;
-      if (validate && !validate(answer.body)) {
-        problems.push(`body does not match ${schema.$ref}: ${(validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || "(body)"} ${e.message}${e.params && "additionalProperty" in e.params ? ` (${e.params.additionalProperty})` : ""}`).join("; ")}`);
+      // One schema, or `oneOf` several (GET /executions-stats: the summary or, with `bucket`, the series): exactly one must match.
+      const refs: string[] = schema.$ref ? [schema.$ref] : (schema.oneOf ?? []).map((one: JsonObject) => one.$ref).filter(Boolean);
+      const failures: string[] = [];
+      for (const ref of refs) {
+        const validate = compiled.validator(ref);
+        if (!validate(answer.body)) {
+          failures.push(`body does not match ${ref}: ${(validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || "(body)"} ${e.message}${e.params && "additionalProperty" in e.params ? ` (${e.params.additionalProperty})` : ""}`).join("; ")}`);
+        }
       }
-      if (!validate && (answer.body === null || typeof answer.body !== "object")) problems.push("body is not a JSON object");
+      if (refs.length && failures.length !== refs.length - 1) {
+        problems.push(failures.length === refs.length ? failures.join(" | ") : `body matches ${refs.length - failures.length} of the oneOf schemas ${refs.join(", ")}`);
+      }
+      if (!refs.length && (answer.body === null || typeof answer.body !== "object")) problems.push("body is not a JSON object");
     }
   } else if (answer.body !== null && answer.body !== undefined && answer.body !== "") {
     problems.push(`a body where none is declared: ${preview(answer.body)}`);
