@@ -15,8 +15,9 @@
  *  - NOTIFY: the single session is the listener, and a notification is written to whichever
  *    connection runs the committing query. In-process `db.listen` callbacks only see
  *    notifications of in-process queries. `onNotify` below (and the pool's `onnotify` in
- *    local/dev-server.ts) catches them where they actually arrive; a sweep covers the rest.
- *  - The data folder is locked (flock on `<dataDir>/.dev-server.lock`) while a server uses it:
+ *    local/dev-server/database.ts) catches them where they actually arrive; a sweep covers the rest.
+ *  - The data folder is locked (flock on `<dataDir>/.dev-server.lock`) while a server uses it, a
+ *    second fence behind the dev server's pid lock of DATA_DIR (local/dev-server/data-dir.ts):
  *    PGlite itself does not stop a second process from opening it.
  */
 import { PGlite } from "@electric-sql/pglite";

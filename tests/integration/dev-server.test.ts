@@ -4,8 +4,9 @@
  *
  *  - embedded PGlite: /health, the printed curl example run as printed, `npm run token`, the
  *    auth.users provisioning, a restart on the same data (nothing lost, no migration applied
- *    again), and the pg_net stand-in (queued while stopped → sent at start; raised by a
- *    function's trigger → sent on the notification).
+ *    again), and the pg_net stand-in (queued while stopped → sent at start; queued by a webhook
+ *    trigger on a direct SQL write → sent by the queue sweep); progress while the embedded
+ *    database is created; DATA_DIR's layout (pglite/, dev-server.lock).
  *  - DATABASE_URL: a database migrated by the Supabase CLI is recognised as up to date (the
  *    statements we record are the CLI's, byte for byte), and one migrated by the dev server is
  *    one the CLI considers up to date; pg_net notifications through LISTEN.
@@ -175,6 +176,10 @@ describe("npm start with the embedded database", () => {
     expect(output).toContain("npm run -s token -- --user <uuid>");
     expect(output).toContain("npm run -s token -- --service");
     expect(output).not.toContain("legacy behavior");
+    // The first start creates the database (~15 s): it says so before, and when it is done.
+    expect(output).toMatch(new RegExp(`creating the embedded database in ${join(dataDir, "pglite")} \\(first start only: about 15 s\\) \\.\\.\\.[\\s\\S]*embedded database created in \\d+\\.\\d s`));
+    expect(output.indexOf("creating the embedded database")).toBeLessThan(output.indexOf("applied 2"));
+    expect(JSON.parse(readFileSync(join(dataDir, "dev-server.lock"), "utf8"))).toMatchObject({ pid: server.pid, url: server.url });
 
     const { stdout } = await run("sh", ["-c", printedExample(output)], { cwd: tmpdir() });
     // The create answer, then the list with it.
@@ -244,6 +249,8 @@ describe("npm start with the embedded database", () => {
     if (process.env.ET_TEST_VERBOSE) console.log(`restart: ${restartMs} ms`);
     expect(server.output()).toContain(`migrations up to date, ${migrationFiles().length} in total`);
     expect(server.output()).not.toContain("[dev-server] applied");
+    expect(server.output()).toContain(`opening the embedded database in ${join(dataDir, "pglite")} ...`);
+    expect(server.output()).not.toContain("creating the embedded database");
 
     const token = await npmToken(["--user", DEMO_USER_ID]);
     const ids = (await listExecutions(server.url, token)).map((e) => e.temporalWorkflowId);
