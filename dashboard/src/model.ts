@@ -94,24 +94,35 @@ export function pollLimit(shown: number, pageSize: number): number {
 /**
  * Merges a poll (the newest `limit` rows, re-read) into the list. New runs appear at the top,
  * changed runs update in place, and deleted ones (or ones that no longer match the filter) go;
- * the list never grows downwards by itself (that is "load more"), and never holds a gap:
- *  - the window reaches our last row: the fresh rows down to it replace ours, our cursor stays;
- *  - it does not (more new runs than it holds) but overlaps ours: fresh rows, then our older ones;
- *  - no overlap at all: start again from the window and its own cursor.
+ * the list never grows downwards by itself (that is "load more"), and never holds a gap.
+ *
+ * Positions come from the API's own order wherever a row of ours is in the window: the API
+ * orders by started_at in microseconds, the JSON carries milliseconds, so comparing times here
+ * is only a fallback (for a last row that has gone).
+ *  - our last row is in the window: the fresh rows down to it replace ours, our cursor stays;
+ *  - it has gone, and the window passes where it was: the fresh rows before it;
+ *  - the window ends before our last row: fresh rows, then ours after the window;
+ *  - no row of ours in the window at all: start again from the window and its own cursor.
  */
 export function mergeWindow(list: RunsList, window: { data: Run[]; nextCursor: string | null }, limit: number): RunsList {
   if (list.rows.length === 0) return { rows: window.data, cursor: window.nextCursor };
-  const last = list.rows[list.rows.length - 1];
+  const index = new Map(window.data.map((r, i) => [r.id, i]));
   const complete = window.data.length < limit;
-  if (complete || window.data.some((r) => compareRuns(r, last) >= 0)) {
-    const rows = window.data.filter((r) => compareRuns(r, last) <= 0);
-    const beyond = rows.length < window.data.length;
-    return { rows, cursor: complete && !beyond ? null : list.cursor };
+  const last = list.rows[list.rows.length - 1];
+  const k = index.get(last.id);
+  if (k !== undefined) {
+    return { rows: window.data.slice(0, k + 1), cursor: complete && k === window.data.length - 1 ? null : list.cursor };
   }
-  const oldest = window.data[window.data.length - 1];
-  if (compareRuns(oldest, list.rows[0]) < 0) return { rows: window.data, cursor: window.nextCursor };
-  const fresh = new Set(window.data.map((r) => r.id));
-  return { rows: [...window.data, ...list.rows.filter((r) => !fresh.has(r.id) && compareRuns(r, oldest) > 0)], cursor: list.cursor };
+  const windowLast = window.data[window.data.length - 1];
+  if (complete || compareRuns(windowLast, last) > 0) {
+    const rows = window.data.filter((r) => compareRuns(r, last) < 0);
+    return { rows, cursor: complete && rows.length === window.data.length ? null : list.cursor };
+  }
+  let anchor = -1;
+  for (let i = list.rows.length - 1; i >= 0 && anchor < 0; i--) if (index.has(list.rows[i].id)) anchor = i;
+  if (anchor < 0) return { rows: window.data, cursor: window.nextCursor };
+  const older = list.rows.slice(anchor + 1).filter((r) => !index.has(r.id) && compareRuns(r, windowLast) > 0);
+  return { rows: [...window.data, ...older], cursor: list.cursor };
 }
 
 // ---------------------------------------------------------------------------------------------

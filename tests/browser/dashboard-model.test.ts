@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Run } from "../../dashboard/src/api.ts";
-import { apiFilter, appendPage, compareRuns, mergeWindow, parseFilters, pollLimit, type RunsList, stuckState } from "../../dashboard/src/model.ts";
+import { apiFilter, appendPage, mergeWindow, parseFilters, pollLimit, type RunsList, stuckState } from "../../dashboard/src/model.ts";
 
 let clock = Date.parse("2026-12-01T08:00:00Z");
 function run(overrides: Partial<Run> = {}): Run {
@@ -22,15 +22,32 @@ function run(overrides: Partial<Run> = {}): Run {
   } as Run;
 }
 
-/** A fake API over `all` (kept newest first): pages by keyset position, as executions-list does. */
+/**
+ * The database's order: started_at in microseconds (`micro`, which the JSON does not carry), then
+ * id. Runs without `micro` are ordered as the browser would order them.
+ */
+const micro = new WeakMap<Run, number>();
+function apiOrder(a: Run, b: Run): number {
+  const ma = micro.get(a) ?? Date.parse(a.startedAt) * 1000;
+  const mb = micro.get(b) ?? Date.parse(b.startedAt) * 1000;
+  return ma !== mb ? mb - ma : a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/** A fake API over `all`: pages by keyset position, as executions-list does. */
 function page(all: Run[], limit: number, after?: Run): { data: Run[]; nextCursor: string | null } {
-  const sorted = [...all].sort(compareRuns);
-  const start = after ? sorted.findIndex((r) => compareRuns(r, after) > 0) : 0;
+  const sorted = [...all].sort(apiOrder);
+  const start = after ? sorted.findIndex((r) => apiOrder(r, after) > 0) : 0;
   const rest = start < 0 ? [] : sorted.slice(start);
   const data = rest.slice(0, limit);
-  return { data, nextCursor: rest.length > limit ? JSON.stringify(data[data.length - 1]) : null };
+  const at = data[data.length - 1];
+  return { data, nextCursor: rest.length > limit ? JSON.stringify({ run: at, micro: micro.get(at) }) : null };
 }
-const cursorRow = (cursor: string) => JSON.parse(cursor) as Run;
+/** The cursor's position (as the API's opaque cursor holds it, microseconds included). */
+function cursorRow(cursor: string): Run {
+  const { run, micro: position } = JSON.parse(cursor) as { run: Run; micro?: number };
+  if (position !== undefined) micro.set(run, position);
+  return run;
+}
 
 /** The list as the runs page keeps it: first page, load more, polls. */
 function driver(all: Run[], pageSize = 5) {
@@ -51,7 +68,7 @@ function driver(all: Run[], pageSize = 5) {
 
 const ids = (rows: Run[]) => rows.map((r) => r.id);
 const expectPrefixOfTruth = (list: RunsList, all: Run[]) => {
-  const truth = ids([...all].sort(compareRuns));
+  const truth = ids([...all].sort(apiOrder));
   expect(new Set(ids(list.rows)).size).toBe(list.rows.length);
   expect(ids(list.rows)).toEqual(truth.slice(0, list.rows.length));
   // What "load more" continues with is exactly the rest.
@@ -65,7 +82,7 @@ describe("dashboard list model", () => {
     d.poll();
     expect(d.list.rows).toHaveLength(5);
     while (d.loadMore()) expectPrefixOfTruth(d.list, all);
-    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(apiOrder)));
   });
 
   it("polls add new runs on top, update changed ones, drop deleted ones, and never grow the list downwards", () => {
@@ -87,7 +104,7 @@ describe("dashboard list model", () => {
     expect(ids(d.list.rows)).not.toContain(deleted.id);
     expectPrefixOfTruth(d.list, all);
     while (d.loadMore()) expectPrefixOfTruth(d.list, all);
-    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(apiOrder)));
   });
 
   it("more new runs than a poll reads: no gap (the list starts again from the window)", () => {
@@ -98,7 +115,7 @@ describe("dashboard list model", () => {
     d.poll();
     expectPrefixOfTruth(d.list, all);
     while (d.loadMore()) expectPrefixOfTruth(d.list, all);
-    expect(ids(d.list.rows)).toEqual(ids([...all].sort(compareRuns)));
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(apiOrder)));
   });
 
   it("random inserts, changes, deletes, polls and loads keep the list a prefix of the truth", () => {
@@ -118,6 +135,38 @@ describe("dashboard list model", () => {
         expectPrefixOfTruth(d.list, all);
       }
     }
+  });
+
+  it("runs started in the same millisecond: the API's order (microseconds) is kept, not the browser's guess", () => {
+    const all: Run[] = [];
+    const addBurst = (n: number) => {
+      clock += 1000;
+      const at = new Date(clock).toISOString();
+      for (let i = 0; i < n; i++) {
+        const r = run({ startedAt: at, createdAt: at, updatedAt: at });
+        micro.set(r, clock * 1000 + i); // later in the millisecond = newer, whatever the id says
+        all.push(r);
+      }
+      clock += 1000;
+    };
+    addBurst(12);
+    const d = driver(all, 5);
+    d.poll();
+    d.loadMore();
+    for (let round = 0; round < 5; round++) {
+      addBurst(3);
+      d.poll();
+      expectPrefixOfTruth(d.list, all);
+      // A run changes in place.
+      const changed = d.list.rows[round];
+      all[all.indexOf(all.find((r) => r.id === changed.id)!)] = Object.assign(changed, { status: "completed" as const });
+      d.poll();
+      expectPrefixOfTruth(d.list, all);
+      d.loadMore();
+      expectPrefixOfTruth(d.list, all);
+    }
+    while (d.loadMore()) expectPrefixOfTruth(d.list, all);
+    expect(ids(d.list.rows)).toEqual(ids([...all].sort(apiOrder)));
   });
 
   it("filters: presets slide with the clock, a custom range passes through, unknown values are dropped", () => {
