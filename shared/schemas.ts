@@ -428,6 +428,7 @@ const stopReportResponseSchema = z.strictObject({
   waiting: counter,
   failed: counter,
   deletedConfirmed: counter,
+  leftForNextRun: counter,
   temporalReachable: z.boolean(),
 });
 

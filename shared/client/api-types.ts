@@ -643,6 +643,7 @@ export interface components {
                     waiting: number;
                     failed: number;
                     deletedConfirmed: number;
+                    leftForNextRun: number;
                     temporalReachable: boolean;
                 } | null;
             };
