@@ -6,6 +6,7 @@
  * answers its files before user provisioning and the functions see anything), and stops run
  * in reverse order at shutdown.
  */
+import { apiReferencePlugin } from "./plugins/api-reference.ts";
 import { dashboardPlugin } from "./plugins/dashboard.ts";
 import { databaseWebhooksPlugin } from "./plugins/database-webhooks.ts";
 import { pgNetPlugin } from "./plugins/pg-net.ts";
@@ -19,6 +20,7 @@ export type { DevServerContext, DevServerPlugin, FetchHandler, PluginSetup, Plug
 export const devServerPlugins: DevServerPlugin[] = [
   temporalDevServerPlugin,
   dashboardPlugin,
+  apiReferencePlugin,
   userProvisioningPlugin,
   pgNetPlugin,
   databaseWebhooksPlugin,

@@ -132,6 +132,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
           status: 503,
           headers: { "retry-after": "1" },
         });
+      } else if (/^(TRACE|TRACK)$/i.test(request.method)) {
+        // fetch's Request cannot carry these methods, so the router could not copy the request: no route, as a function answers.
+        response = Response.json({ error: { code: "not_found", message: `no route for ${request.method} ${pathname}`, requestId } }, { status: 404 });
       } else {
         const name = /^\/functions\/v1\/([^/]+)/.exec(pathname)?.[1];
         logged = name !== undefined && functionNames.has(name);
