@@ -182,7 +182,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     const databaseStarted = performance.now();
     const db: DevDatabase = settings.externalDatabaseUrl
       ? openExternalDatabase(settings.externalDatabaseUrl, settings.config.databasePoolSize)
-      : await openEmbeddedDatabase(dataDir!.databaseDir, print);
+      : await openEmbeddedDatabase(dataDir!.databaseDir, print, { progressOnStdout: !options.print });
     shutdown.add("database", () => db.close());
     const config: Config = db.kind === "embedded" ? { ...settings.config, databaseUrl: db.url, databasePoolSize: 1 } : settings.config;
     const databaseMs = performance.now() - databaseStarted;

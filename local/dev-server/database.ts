@@ -43,19 +43,22 @@ export function openExternalDatabase(url: string, poolSize: number): DevDatabase
  * Opens (or on the first start creates: PGlite's initdb in WASM, about 15 s on a laptop) the
  * embedded database, printing what it does and, while it creates, how long it has taken.
  */
-export async function openEmbeddedDatabase(dataDir: string, print: Print, progressEveryMs = 3000): Promise<DevDatabase> {
+export async function openEmbeddedDatabase(
+  dataDir: string,
+  print: Print,
+  options: { progressEveryMs?: number; progressOnStdout?: boolean } = {},
+): Promise<DevDatabase> {
   const creating = !existsSync(join(dataDir, "PG_VERSION"));
   const started = performance.now();
-  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
   print(creating
     ? `[dev-server] creating the embedded database in ${dataDir} (first start only: about 15 s) ...`
     : `[dev-server] opening the embedded database in ${dataDir} ...`);
-  const ticker = setInterval(() => print(`[dev-server]   ... still ${creating ? "creating" : "opening"} the embedded database (${elapsed()})`), progressEveryMs);
+  const stopTicker = startTicker(`[dev-server]   ... still ${creating ? "creating" : "opening"} the embedded database`, print, options);
   let embedded: EmbeddedPostgres;
   try {
     embedded = await startEmbeddedPostgres({ dataDir });
   } finally {
-    clearInterval(ticker);
+    stopTicker();
   }
   print(`[dev-server] embedded database ${creating ? "created" : "open"} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
@@ -100,4 +103,23 @@ export async function openEmbeddedDatabase(dataDir: string, print: Print, progre
       await embedded.stop();
     },
   };
+}
+
+/**
+ * Prints `line (N s)` every `progressEveryMs` (default 3 s). On stdout (the CLI) from a worker
+ * thread, because PGlite's WASM keeps this thread's event loop busy; through `print` otherwise
+ * (then only when the loop gets a turn).
+ */
+function startTicker(line: string, print: Print, options: { progressEveryMs?: number; progressOnStdout?: boolean }): () => void {
+  const everyMs = options.progressEveryMs ?? 3000;
+  const startedAt = Date.now();
+  if (options.progressOnStdout) {
+    try {
+      const worker = new Worker(new URL("./progress-worker.ts", import.meta.url), { type: "module" });
+      worker.postMessage({ line, everyMs, startedAt });
+      return () => worker.terminate();
+    } catch { /* no workers: the timer below */ }
+  }
+  const timer = setInterval(() => print(`${line} (${Math.round((Date.now() - startedAt) / 1000)} s)`), everyMs);
+  return () => clearInterval(timer);
 }

@@ -179,6 +179,11 @@ describe("npm start with the embedded database", () => {
     // The first start creates the database (~15 s): it says so before, and when it is done.
     expect(output).toMatch(new RegExp(`creating the embedded database in ${join(dataDir, "pglite")} \\(first start only: about 15 s\\) \\.\\.\\.[\\s\\S]*embedded database created in \\d+\\.\\d s`));
     expect(output.indexOf("creating the embedded database")).toBeLessThan(output.indexOf("applied 2"));
+    // ...and every 3 s meanwhile (a worker thread: PGlite's WASM keeps the main thread busy).
+    const createdInSeconds = Number(/embedded database created in (\d+\.\d) s/.exec(output)![1]);
+    const ticks = output.match(/\.\.\. still creating the embedded database \(\d+ s\)/g) ?? [];
+    expect(ticks.length).toBeGreaterThanOrEqual(Math.floor(createdInSeconds / 3) - 1);
+    if (createdInSeconds >= 4) expect(ticks.length).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(dataDir, "dev-server.lock"), "utf8"))).toMatchObject({ pid: server.pid, url: server.url });
 
     const { stdout } = await run("sh", ["-c", printedExample(output)], { cwd: tmpdir() });
