@@ -6,7 +6,7 @@
  * in place.
  */
 import { useMemo, useRef, useState } from "preact/hooks";
-import type { Api, Stats, WorkflowSummary } from "./api.ts";
+import type { Api, Run, Stats, WorkflowSummary } from "./api.ts";
 import {
   apiFilter,
   appendPage,
@@ -27,7 +27,6 @@ import {
   stuckState,
 } from "./model.ts";
 import { ErrorNote, FilterBar, LiveIndicator, StatusBadge, usePolling } from "./ui.tsx";
-import type { Run } from "./api.ts";
 
 export const PAGE_SIZE = 25;
 

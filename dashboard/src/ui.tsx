@@ -8,13 +8,15 @@ export function StatusBadge({ status }: { status: ExecutionStatus }) {
   return <span class={`badge status-${status}`} data-status={status}>{statusLabels[status]}</span>;
 }
 
-/** Calls `tick` now and every `ms` while the tab is visible; `deps` restart it. Returns when it last succeeded. */
+/**
+ * Calls `tick` now (whenever `deps` change, paused or not) and then every `ms` while `enabled`
+ * and the tab is visible. Returns when it last succeeded.
+ */
 export function usePolling(tick: () => Promise<void>, ms: number, deps: unknown[], enabled = true): Date | null {
   const [lastOk, setLastOk] = useState<Date | null>(null);
   const tickRef = useRef(tick);
   tickRef.current = tick;
   useEffect(() => {
-    if (!enabled) return;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
@@ -27,9 +29,9 @@ export function usePolling(tick: () => Promise<void>, ms: number, deps: unknown[
           // the tick shows its own error; try again next time
         }
       }
-      if (!stopped) timer = setTimeout(run, ms);
+      if (!stopped && enabled) timer = setTimeout(run, ms);
     };
-    const onVisible = () => document.visibilityState === "visible" && run();
+    const onVisible = () => enabled && document.visibilityState === "visible" && run();
     document.addEventListener("visibilitychange", onVisible);
     run();
     return () => {

@@ -362,6 +362,29 @@ describe("dashboard (npm start, Chromium)", () => {
     await eventually(() => page.locator("[data-stat=success-rate]").textContent(), (t) => t === "50.0%");
   });
 
+  it("Pause stops the live updates (filters still apply while paused); Resume catches up", async () => {
+    const user = await newUser(["paused"]);
+    const done = await createRun(user, { status: "completed" });
+    const live = await createRun(user);
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => ids.length === 2);
+    await page.getByRole("button", { name: "Pause" }).click();
+    await page.getByText("Live updates paused").waitFor();
+    await page.locator(".chips button[data-status=completed]").click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [done.id]));
+    await page.locator(".chips button", { hasText: "All" }).click();
+    await eventually(() => rowIds(page), (ids) => ids.length === 2);
+    const later = await createRun(user);
+    await setStatus(user, live.id, "failed");
+    await page.waitForTimeout(4000);
+    expect(await rowIds(page)).not.toContain(later.id);
+    expect(await rowStatus(page, live.id)).toBe("running");
+    await page.getByRole("button", { name: "Resume" }).click();
+    await eventually(() => rowIds(page), (ids) => ids[0] === later.id);
+    expect(await rowStatus(page, live.id)).toBe("failed");
+  });
+
   it("shows the API's message when an action is refused, and deletes after asking", async () => {
     const user = await newUser(["reports"]);
     const run = await createRun(user);
