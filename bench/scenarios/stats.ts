@@ -1,16 +1,24 @@
 /**
  * Stats through the service as the function runs it (withCaller + execution_stats_summary:
- * rollups without a time range, the covering indexes with one), for the heaviest user, the
+ * the all-time rollups without a time range, the hourly rollups plus the partial edge hours
+ * with one, the rows for the service role over everything), for the heaviest user, the
  * heaviest workflow (as its owner and as the service role), a median user and everything;
  * the naive approach side by side (fetch the rows under the same RLS, compute in TypeScript).
  * Correctness: the function's answer over HTTP and the naive one against an exact aggregate
  * over the rows (counts, success rate and average exact; percentiles within 2% of the exact
  * nearest-rank value).
+ *
+ * Time series (execution_stats_series, 20261201000500): a 30-bucket daily and a 24-bucket
+ * hourly series (the API's defaults: the range ends now, so the first and last buckets are
+ * partial and read their edge hours from rows) for the heaviest user and the heaviest workflow
+ * (as its owner), beside the naive way: one GROUP BY over the rows of the range under the same
+ * RLS (exact percentile_disc per bucket). Every bucket of ours is checked against an exact
+ * aggregate (admin, no RLS).
  */
 import { withCaller } from "../../shared/db.ts";
 import { createExecutionService } from "../../shared/service.ts";
 import { executionStatuses as statuses, terminalStatuses } from "../../shared/status.ts";
-import type { Caller, ExecutionStats, StatsFilter } from "../../shared/types.ts";
+import type { Caller, ExecutionStats, ExecutionStatsSeries, StatsBucket, StatsFilter } from "../../shared/types.ts";
 import { type BenchContext, serviceCaller, userCaller } from "../lib/context.ts";
 import { log, type Measurement, measure, percentile } from "../lib/measure.ts";
 import { call } from "../lib/server.ts";
@@ -87,6 +95,36 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
       checks.push(compare(scope.label, range.key || "all time", "naive", await naiveStats(ctx, scope.caller, filter), exact));
     }
   }
+  // ---- time series: 30 days daily, 24 hours hourly, for one user and one workflow
+  for (const scope of scopes.filter((s) => s.key === "user" || s.key === "workflow")) {
+    const service = createExecutionService({ sql: ctx.sql, caller: scope.caller, temporal: null });
+    for (const bucket of ["day", "hour"] as const) {
+      const name = `series ${bucket === "day" ? "30 days daily" : "24 hours hourly"} ${scope.label}`;
+      const filter = { bucket, ...scope.filter };
+      measurements.push(await measure(`${name}: ours (service)`, () => service.getTimeSeries(filter), { runs, warmup: 20, budgetMs: 20_000, cpuOf: ctx.server.pid }));
+      const token = await scope.token();
+      const url = `${ctx.server.functionsUrl}/executions-stats?${new URLSearchParams(filter as Record<string, string>)}`;
+      measurements.push(await measure(`${name}: ours (HTTP)`, () => call(url, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000, cpuOf: ctx.server.pid }));
+      const series = await service.getTimeSeries(filter);
+      const range = { after: series.buckets[0].start, before: new Date().toISOString() };
+      measurements.push(await measure(`${name}: naive (GROUP BY over the rows)`, () => naiveSeries(ctx, scope.caller, bucket, range, scope.filter.workflowId),
+        { runs: 30, warmup: 2, budgetMs: 20_000, minRuns: 3, cpuOf: ctx.server.pid }));
+      // Correctness: every bucket of a series read now, against the exact aggregate of the same range.
+      const checked = await call(url, { token }) as ExecutionStatsSeries;
+      const before = new Date(Date.parse(checked.buckets.at(-1)!.start) + (bucket === "day" ? 86_400_000 : 3_600_000)).toISOString();
+      const exact = await exactSeries(ctx, scope.where, bucket, checked.buckets[0].start, before);
+      const problems = checked.buckets.flatMap((b, i) => {
+        const c = compare(scope.label, `${bucket} ${b.start}`, "function (HTTP)", b, exact[i] ?? emptyExact);
+        return c.ok ? [] : [`${b.start}: ${c.problems.join(", ")}`];
+      });
+      checks.push({
+        scope: scope.label, range: `series ${bucket} (${checked.buckets.length} buckets)`, source: "function (HTTP)", ok: problems.length === 0,
+        total: checked.buckets.reduce((n, b) => n + b.total, 0), problems,
+        p50: { got: null, exact: null, error: null }, p95: { got: null, exact: null, error: null },
+      });
+    }
+  }
+
   for (const c of checks.filter((c) => !c.ok)) log(`CHECK FAILED ${c.scope} ${c.range} ${c.source}: ${c.problems.join("; ")}`);
   log(`stats checks: ${checks.filter((c) => c.ok).length}/${checks.length} agree with the exact aggregate`);
   return { measurements, checks, scopes: Object.fromEntries(scopes.map((s) => [s.key, { rows: s.rows }])) };
@@ -132,6 +170,54 @@ export async function naiveStats(ctx: BenchContext, caller: Caller, filter: Stat
       p95DurationMs: timed ? percentile(sorted, 0.95) : null,
     };
   });
+}
+
+/**
+ * The naive series: one GROUP BY over the rows of the range under the caller's RLS (exact
+ * percentiles per bucket), empty buckets left out.
+ */
+async function naiveSeries(ctx: BenchContext, caller: Caller, bucket: StatsBucket, range: { after: string; before: string }, workflowId?: string) {
+  return await withCaller(ctx.sql, caller, (tx) => tx`
+    select date_trunc(${bucket}, started_at, 'UTC') as start, count(*)::float8 as total,
+           ${tx.unsafe(statuses.map((s) => `count(*) filter (where status = '${s}')::float8 as "${s}"`).join(", "))},
+           avg(duration_ms)::float8 as avg,
+           (percentile_disc(0.5) within group (order by duration_ms))::float8 as p50,
+           (percentile_disc(0.95) within group (order by duration_ms))::float8 as p95
+      from public.workflow_executions
+     where started_at >= ${range.after}::timestamptz and started_at < ${range.before}::timestamptz
+       ${workflowId ? tx`and workflow_id = ${workflowId}` : tx``}
+     group by 1 order by 1`);
+}
+
+const emptyExact: Exact = {
+  total: 0, byStatus: Object.fromEntries(statuses.map((s) => [s, 0])), successRate: null, avgDurationMs: null, p50: null, p95: null,
+};
+
+/** The exact aggregate of every bucket in [after, before) (admin, no RLS), zero-filled, oldest first. */
+async function exactSeries(ctx: BenchContext, where: Scope["where"], bucket: StatsBucket, after: string, before: string): Promise<Exact[]> {
+  const sql = ctx.db.admin;
+  const step = bucket === "day" ? 86_400_000 : 3_600_000;
+  const rows = await sql`
+    select to_char(date_trunc(${bucket}, started_at, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start,
+           count(*)::float8 as total,
+           ${sql.unsafe(statuses.map((s) => `count(*) filter (where status = '${s}')::float8 as "${s}"`).join(", "))},
+           (count(*) filter (where status = 'completed'))::float8
+             / nullif(count(*) filter (where public.execution_status_is_terminal(status)), 0) as success_rate,
+           avg(duration_ms)::float8 as avg,
+           (percentile_disc(0.5) within group (order by duration_ms))::float8 as p50,
+           (percentile_disc(0.95) within group (order by duration_ms))::float8 as p95
+      from public.workflow_executions
+     where started_at >= ${after}::timestamptz and started_at < ${before}::timestamptz
+       ${where.createdBy ? sql`and created_by = ${where.createdBy}` : sql``}
+       ${where.workflowId ? sql`and workflow_id = ${where.workflowId}` : sql``}
+     group by 1`;
+  const byStart = new Map(rows.map((row) => [row.start as string, {
+    total: row.total, byStatus: Object.fromEntries(statuses.map((s) => [s, row[s]])), successRate: row.success_rate,
+    avgDurationMs: row.avg, p50: row.p50, p95: row.p95,
+  } as Exact]));
+  const out: Exact[] = [];
+  for (let t = Date.parse(after); t < Date.parse(before); t += step) out.push(byStart.get(new Date(t).toISOString()) ?? emptyExact);
+  return out;
 }
 
 interface Exact {
