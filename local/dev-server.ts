@@ -112,7 +112,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     if (dataDir) {
       shutdown.add("lock", () => dataDir.release());
       if (dataDir.previous) {
-        print(`[dev-server] ${dataDir.root}: took over the lock of dev server pid ${dataDir.previous.pid} (started ${dataDir.previous.startedAt}), which is no longer running`);
+        const { pid, startedAt: since } = dataDir.previous;
+        print(pid > 0
+          ? `[dev-server] ${dataDir.root}: took over the lock of dev server pid ${pid} (started ${since}), which is no longer running`
+          : `[dev-server] ${dataDir.root}: took over an unreadable lock file (no running instance holds it)`);
       }
     }
 

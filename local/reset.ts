@@ -12,7 +12,7 @@ import { dataDirLayout, findProcesses, lockHolder, processAlive } from "./dev-se
 import { DEFAULT_DATA_DIR } from "./dev-server/settings.ts";
 
 /** What a DATA_DIR may hold (the current layout, and the files of a PGlite folder of the old one). */
-const KNOWN = /^(pglite|pglite-temporal\.db(-shm|-wal|-journal)?|temporal\.db(-shm|-wal|-journal)?|dev-server\.lock|\.dev-server\.lock|PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|postmaster\.(opts|pid))$/;
+const KNOWN = /^(pglite|pglite-temporal\.db(-shm|-wal|-journal)?|temporal\.db(-shm|-wal|-journal)?|dev-server\.lock(\.\d+\.tmp)?|\.dev-server\.lock|PG_VERSION|base|global|pg_[a-z_]+|postgresql(\.auto)?\.conf|postmaster\.(opts|pid))$/;
 
 export async function reset(dataDirSetting: string, force: boolean, print: (line: string) => void): Promise<number> {
   const layout = dataDirLayout(dataDirSetting);

@@ -78,13 +78,17 @@ export function lockDataDir(dataDir: string, fields: Partial<LockRecord> = {}): 
   const mine: LockRecord = { pid: Deno.pid, processStart: processStartOf(Deno.pid), startedAt: new Date().toISOString(), ...fields };
   let previous: LockRecord | null = null;
   for (let attempt = 0;; attempt++) {
+    // Created with its content in one step (a hard link of a written file fails when the lock
+    // exists), so no reader ever sees an empty lock.
+    const draft = `${layout.lockFile}.${Deno.pid}.tmp`;
+    Deno.writeTextFileSync(draft, JSON.stringify(mine) + "\n");
     try {
-      const file = Deno.openSync(layout.lockFile, { createNew: true, write: true });
-      file.writeSync(new TextEncoder().encode(JSON.stringify(mine) + "\n"));
-      file.close();
+      Deno.linkSync(draft, layout.lockFile);
       break;
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists) || attempt >= 3) throw error;
+    } finally {
+      Deno.removeSync(draft);
     }
     const holder = readLock(layout.lockFile);
     if (holder && holder.pid !== Deno.pid && processAlive(holder.pid, holder.processStart)) {
@@ -104,7 +108,10 @@ export function lockDataDir(dataDir: string, fields: Partial<LockRecord> = {}): 
     record(more) {
       if (released) return;
       Object.assign(mine, more);
-      Deno.writeTextFileSync(layout.lockFile, JSON.stringify(mine) + "\n");
+      // Atomically (a reader never sees a half-written lock and takes it for a stale one).
+      const next = `${layout.lockFile}.${Deno.pid}.tmp`;
+      Deno.writeTextFileSync(next, JSON.stringify(mine) + "\n");
+      Deno.renameSync(next, layout.lockFile);
     },
     release() {
       if (released) return;
@@ -124,7 +131,7 @@ function readLock(path: string): LockRecord | null {
     return typeof record?.pid === "number" ? record : { pid: -1, startedAt: "unknown" };
   } catch (error) {
     if (error instanceof Error && (error as { code?: string }).code === "ENOENT") return null;
-    return { pid: -1, startedAt: "unknown" }; // unreadable: treated as stale
+    return { pid: -1, startedAt: "unknown" }; // unreadable or not JSON: treated as stale
   }
 }
 
