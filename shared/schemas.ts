@@ -27,7 +27,10 @@ const temporalId = z.string().min(1, "must not be empty")
   .refine((v) => !v.includes("/"), 'must not contain "/"')
   .refine((v) => v !== "." && v !== "..", 'must not be "." or ".."')
   .refine((v) => !/[\u0000-\u001f\u007f-\u009f]/.test(v), "must not contain control characters");
-const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone" });
+const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone" })
+  // What PostgreSQL's timestamptz can read (found by fuzzing: a +23:02 offset was a 500): offsets within ±15:59, years from 1.
+  .refine((v) => /(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$/i.test(v), "the time zone offset must be within ±15:59")
+  .refine((v) => !v.startsWith("0000"), "the year must be at least 0001");
 const status = z.enum(executionStatuses);
 const maxInt32 = 2_147_483_647;
 

@@ -214,7 +214,8 @@ function componentSchemas(): Record<string, z.ZodType> {
 const refinementNotes: Record<string, JsonObject> = {
   UpdateExecutionRequest: {
     description: "Exactly one of `id` and `temporalWorkflowId` names the execution.",
-    oneOf: [{ required: ["id"], not: { required: ["temporalWorkflowId"] } }, { required: ["temporalWorkflowId"], not: { required: ["id"] } }],
+    // Exactly one: with both, both branches match and oneOf fails.
+    oneOf: [{ required: ["id"] }, { required: ["temporalWorkflowId"] }],
   },
   CreateWorkflowRequest: { description: "`temporalWorkflowType` and `taskQueue` are set together (a registered pair) or both null/absent." },
   UpdateWorkflowRequest: { description: "At least one field; `temporalWorkflowType` and `taskQueue` change together.", minProperties: 1 },
