@@ -58,7 +58,9 @@ const insertChunk = `
 insert into public.workflow_executions
   (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, started_at, completed_at, duration_ms,
    timeout_at, input, output, error_message, activities_executed, created_at, updated_at)
-select s.id, s.owner, 'bench-' || s.g, gen_random_uuid()::text, s.status, s.started_at,
+-- A pending row's Temporal id is derived from its own id by the lifecycle trigger (ET012 for a chosen one).
+select s.id, s.owner, case when s.status <> 'pending' then 'bench-' || s.g end,
+       case when s.status <> 'pending' then gen_random_uuid()::text end, s.status, s.started_at,
        s.started_at + s.duration_ms * interval '1 millisecond',
        s.duration_ms,
        case when s.live then case when s.r2 < 0.5 then null else s.started_at + interval '400 days' end
