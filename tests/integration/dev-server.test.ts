@@ -284,6 +284,10 @@ describe("npm start with the embedded database", () => {
       table: "workflow_executions",
       record: { input: { probe: runId }, status: "pending" },
     });
+    // Delivered: the response recorded and the request off the queue (then stop).
+    const deadline = Date.now() + 10_000;
+    const queued = async () => (await run("psql", [databaseUrl, "-Atc", "select count(*) from net.http_request_queue"])).stdout.trim();
+    while ((await queued()) !== "0" && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await server!.stop()).toBe(0);
     server = undefined;
 
