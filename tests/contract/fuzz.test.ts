@@ -6,7 +6,8 @@
  * (no 500, every status declared, every body and header as documented) and every request it
  * made (its HAR report) also passes tests/contract/conformance.ts; prints how many it made.
  *
- * Without schemathesis this FAILS: install it, or set SCHEMATHESIS to its path.
+ * Without schemathesis this FAILS: `python3 -m pip install schemathesis==4.32.5`, or set
+ * SCHEMATHESIS to a schemathesis executable.
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -20,7 +21,8 @@ import { serviceToken, userToken } from "../support/tokens.ts";
 import { checkAnswer } from "./conformance.ts";
 
 const SCHEMATHESIS_VERSION = "4.32.5";
-const schemathesis = process.env.SCHEMATHESIS ?? "schemathesis";
+/** The Python .ci/run installs it into (`python3 -m pip`), or SCHEMATHESIS: a schemathesis executable. */
+const [schemathesis, ...schemathesisPrefix] = process.env.SCHEMATHESIS ? [process.env.SCHEMATHESIS] : ["python3", "-m", "schemathesis.cli"];
 /** The demo user `npm start` seeds (local/dev-server/seed.ts): it owns workflows, so ids resolve. */
 const DEMO_USER_ID = "11111111-1111-4111-8111-111111111111";
 /** Per role: schemathesis is stopped (and the test fails) after this long. */
@@ -41,7 +43,7 @@ interface Run {
 
 function runSchemathesis(args: string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(schemathesis, args, { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1", PYTHONUNBUFFERED: "1" }, detached: true });
+    const child = spawn(schemathesis, [...schemathesisPrefix, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1", PYTHONUNBUFFERED: "1" }, detached: true });
     let output = "";
     let timedOut = false;
     child.stdout.on("data", (chunk) => (output += chunk));
