@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
 import { createMigratedDatabase, databaseUrl, dropDatabase, REPO_ROOT } from "../support/postgres.ts";
 import { serviceToken, userToken } from "../support/tokens.ts";
+import { openApiDocument } from "../../shared/openapi/document.ts";
 import { checkAnswer } from "./conformance.ts";
 
 const SCHEMATHESIS_VERSION = "4.32.5";
@@ -103,6 +104,27 @@ afterAll(async () => {
   await server?.stop();
   if (dbName) await dropDatabase(databaseUrl(), dbName).catch(() => {});
   if (reportDir) rmSync(reportDir, { recursive: true, force: true });
+});
+
+describe("npm start serves the document and the reference page", () => {
+  it("/openapi.json is the generated document; /api is Swagger UI from swagger-ui-dist, served locally", async () => {
+    const document = await fetch(`${server!.url}/openapi.json`);
+    expect(document.status).toBe(200);
+    expect(document.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await document.json()).toEqual(openApiDocument());
+    const page = await fetch(`${server!.url}/api`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("/api/swagger-ui/swagger-ui-bundle.js");
+    expect(html).not.toMatch(/https?:\/\//); // nothing from a CDN
+    for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
+      const answer = await fetch(`${server!.url}/api/swagger-ui/${file}`);
+      expect(answer.status, file).toBe(200);
+      expect((await answer.arrayBuffer()).byteLength, file).toBeGreaterThan(10_000);
+    }
+    expect((await fetch(`${server!.url}/api/swagger-ui/package.json`)).status).toBe(404);
+    expect(server!.output()).toContain(`API         ${server!.url}/api`);
+  });
 });
 
 describe("schemathesis against npm start", () => {
