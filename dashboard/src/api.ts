@@ -2,11 +2,13 @@
  * The functions, called with the signed-in user's token: RLS decides what comes back. Errors
  * keep the API's `{error: {code, message}}` so the page can show the message as given.
  */
-import type { ExecutionStats, ExecutionWithWorkflow } from "../../shared/types.ts";
+import type { ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, StatsSeriesFilter } from "../../shared/types.ts";
 import type { ExecutionStatus } from "../../shared/status.ts";
 
 export type Run = ExecutionWithWorkflow;
 export type Stats = ExecutionStats;
+export type Series = ExecutionStatsSeries;
+export type SeriesFilter = StatsSeriesFilter;
 export interface Page<T> {
   data: T[];
   nextCursor: string | null;
@@ -33,6 +35,8 @@ export interface Api {
   listRuns(filter: RunFilter, options: { limit: number; cursor?: string | null }): Promise<Page<Run>>;
   getRun(id: string): Promise<Run>;
   stats(filter: Omit<RunFilter, "status">): Promise<Stats>;
+  /** The time series (per UTC hour or day, empty buckets zero-filled), from the same rollups as the stats. */
+  series(filter: SeriesFilter): Promise<Series>;
   cancelRun(id: string): Promise<Run>;
   deleteRun(id: string): Promise<void>;
   /** The caller's workflows, or null when this deployment has no `workflows` function. */
@@ -92,6 +96,17 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
     getRun: (id) => call(`/executions-list/${encodeURIComponent(id)}`),
     stats: (filter) =>
       call(`/executions-stats${query({ workflowId: filter.workflowId, startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
+    async series(filter) {
+      const series = await call<Series>(`/executions-stats${query({
+        bucket: filter.bucket,
+        workflowId: filter.workflowId,
+        startedAfter: filter.startedAfter,
+        startedBefore: filter.startedBefore,
+      })}`);
+      // An API from before the series answers with the summary (it ignores `bucket`).
+      if (!Array.isArray(series?.buckets)) throw new ApiError(200, "no_series", "this API does not serve time series (executions-stats?bucket=)");
+      return series;
+    },
     cancelRun: (id) => call(`/executions-update`, { method: "POST", json: { id, status: "cancelled" } }),
     deleteRun: (id) => call(`/executions-update/${encodeURIComponent(id)}`, { method: "DELETE" }),
     async listWorkflows() {

@@ -3,7 +3,7 @@
  * pages and polls (keyset order, never a row twice or a gap), and what counts as stuck.
  */
 import { executionStatuses, type ExecutionStatus, isLive } from "../../shared/status.ts";
-import type { Run, RunFilter } from "./api.ts";
+import type { Run, RunFilter, SeriesFilter } from "./api.ts";
 
 export { executionStatuses, isLive };
 export type { ExecutionStatus };
@@ -61,6 +61,79 @@ export function apiFilter(filters: Filters, now = Date.now()): RunFilter {
     startedAfter,
     startedBefore,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The time series (charts over time)
+// ---------------------------------------------------------------------------------------------
+
+export const HOUR_MS = 3600_000;
+export const DAY_MS = 24 * HOUR_MS;
+/** Ranges up to this long are charted per hour, longer ones per day. */
+export const HOURLY_UP_TO_MS = 2 * DAY_MS;
+/** The API's limit on buckets per series. */
+export const MAX_BUCKETS = 1000;
+
+export interface SeriesQuery {
+  filter: SeriesFilter;
+  /** What the chart covers, in words ("the last 30 days" when the filters have no start). */
+  covers: string | null;
+  /** True when the range held more than MAX_BUCKETS days and only the last ones are charted. */
+  clipped: boolean;
+}
+
+/**
+ * The series query of these filters now: the filters' range in hour buckets up to 2 days, in
+ * day buckets above, within the API's 1,000 buckets (a longer range charts its last 1,000 days).
+ * Without a start (All time, or a custom range without From) the last 30 days, per day.
+ */
+export function seriesQuery(filters: Filters, now = Date.now()): SeriesQuery {
+  const { workflowId, startedAfter, startedBefore } = apiFilter(filters, now);
+  if (!startedAfter) {
+    return { filter: { bucket: "day", workflowId, startedBefore }, covers: startedBefore ? "the 30 days before the end of the range" : "the last 30 days", clipped: false };
+  }
+  const before = startedBefore ? Date.parse(startedBefore) : now;
+  const after = Date.parse(startedAfter);
+  const bucket = before - after <= HOURLY_UP_TO_MS ? "hour" : "day";
+  let clipped = false;
+  let from = startedAfter;
+  if (bucket === "day") {
+    const lastStart = Math.floor((before - 1) / DAY_MS) * DAY_MS;
+    const earliest = lastStart - (MAX_BUCKETS - 1) * DAY_MS;
+    if (after < earliest) {
+      clipped = true;
+      from = new Date(earliest).toISOString();
+    }
+  }
+  return { filter: { bucket, workflowId, startedAfter: from, startedBefore }, covers: clipped ? `the last ${MAX_BUCKETS} days of the range` : null, clipped };
+}
+
+/** A bucket's span in words, UTC: "1 Dec 08:00–09:00 UTC", or "1 Dec 2026 (UTC)". */
+export function bucketLabel(start: string, bucket: "hour" | "day"): string {
+  const date = new Date(start);
+  const day = date.toLocaleDateString("en-GB", { timeZone: "UTC", day: "numeric", month: "short", ...(bucket === "day" ? { year: "numeric" } : {}) });
+  if (bucket === "day") return `${day} (UTC)`;
+  const hh = (d: Date) => `${String(d.getUTCHours()).padStart(2, "0")}:00`;
+  return `${day} ${hh(date)}–${hh(new Date(date.getTime() + HOUR_MS))} UTC`;
+}
+
+/** Round numbers for an axis from 0 to at least `max`: about `count` steps of 1, 2 or 5 × 10ⁿ (at least `minStep`). */
+export function niceTicks(max: number, count = 4, minStep = 0): number[] {
+  if (!(max > 0)) max = 1;
+  const raw = Math.max(max / count, minStep);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw - 1e-9) ?? 10 * power;
+  const ticks: number[] = [];
+  for (let t = 0; t < max + step - 1e-9; t += step) ticks.push(Math.round(t * 1e6) / 1e6);
+  return ticks;
+}
+
+/** Durations on an axis: nice ticks in ms, s, min or h (so an axis reads 0, 2 s, 4 s, not 0, 2000, 4000). */
+export function durationTicks(maxMs: number, count = 4): { ticks: number[]; label: (ms: number) => string } {
+  const units: [number, string][] = [[HOUR_MS, "h"], [60_000, "min"], [1000, "s"], [1, "ms"]];
+  const [unit, name] = units.find(([u]) => maxMs >= 2 * u) ?? units[units.length - 1];
+  const ticks = niceTicks(maxMs / unit, count).map((t) => t * unit);
+  return { ticks, label: (ms) => (ms === 0 ? "0" : `${Math.round((ms / unit) * 100) / 100} ${name}`) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 /**
  * Numbers for the selected workflow and time range, all from executions-stats (exact counts,
- * success rate and average; percentiles exact with a range, within 2% without). Charts over
- * time wait for the time-series stats of issue 11: no rows are fetched to fake them.
+ * success rate and average; percentiles within 2%), and charts over time from its series
+ * (`bucket=hour` for ranges up to 2 days, `bucket=day` above): rollups, never rows.
  */
 import { useState } from "preact/hooks";
-import type { Api, Stats, WorkflowSummary } from "./api.ts";
-import { apiFilter, executionStatuses, type Filters, filtersToParams, formatDuration, formatPercent, statusLabels } from "./model.ts";
+import type { Api, Series, Stats, WorkflowSummary } from "./api.ts";
+import { DurationChart, RunsPerStatusChart, SeriesTable } from "./charts.tsx";
+import { apiFilter, executionStatuses, type Filters, filtersToParams, formatDuration, formatPercent, type SeriesQuery, seriesQuery, statusLabels } from "./model.ts";
 import { ErrorNote, FilterBar, LiveIndicator, usePolling } from "./ui.tsx";
 
 export function NumbersPage(props: {
@@ -18,18 +19,32 @@ export function NumbersPage(props: {
 }) {
   const { api, filters } = props;
   const [stats, setStats] = useState<Stats | null>(null);
+  const [series, setSeries] = useState<{ key: string; query: SeriesQuery; series: Series } | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [seriesError, setSeriesError] = useState<string | null>(null);
   const [paused, setPaused] = useState(false);
   const key = filtersToParams({ ...filters, status: [] }).toString();
   const lastUpdate = usePolling(async () => {
-    try {
-      setStats(await api.stats(apiFilter(filters)));
-      setError(null);
-    } catch (e) {
-      setError(`Could not load the numbers: ${(e as Error).message}`);
-      throw e;
+    // One clock for both reads, so a sliding range ("last 24 h") is the same range in both.
+    const now = Date.now();
+    const query = seriesQuery(filters, now);
+    const [summary, buckets] = await Promise.allSettled([api.stats(apiFilter(filters, now)), api.series(query.filter)]);
+    if (buckets.status === "fulfilled") {
+      setSeries({ key, query, series: buckets.value });
+      setSeriesError(null);
+    } else {
+      setSeriesError(`Could not load the charts: ${(buckets.reason as Error).message}`);
     }
+    if (summary.status === "rejected") {
+      setError(`Could not load the numbers: ${(summary.reason as Error).message}`);
+      throw summary.reason;
+    }
+    setStats(summary.value);
+    setError(null);
+    if (buckets.status === "rejected") throw buckets.reason;
   }, props.pollIntervalMs, [key, api], !paused);
+  // The charts of other filters are not shown while the new ones load.
+  const shown = series && series.key === key ? series : null;
 
   const terminal = stats ? stats.byStatus.completed + stats.byStatus.failed + stats.byStatus.cancelled + stats.byStatus.timed_out : 0;
   const max = stats ? Math.max(1, ...executionStatuses.map((s) => stats.byStatus[s])) : 1;
@@ -65,16 +80,33 @@ export function NumbersPage(props: {
               ))}
             </tbody>
           </table>
-          <p class="muted small">Durations count finished runs. Without a time range the percentiles come from a histogram (within 2%); with one they are exact.</p>
+          <p class="muted small">Durations count finished runs. The percentiles come from a histogram of the durations: within 2% of the exact value.</p>
         </>
       )}
-      <h2>Over time</h2>
-      <div class="placeholder" role="note">
-        <strong>Charts over time are not available yet.</strong> Runs per status and p50/p95 per hour or day need the time-series
-        statistics the API does not serve yet (issue 11). The dashboard will not fetch rows into the browser to fake them.
-      </div>
+      <h2 id="over-time">Over time</h2>
+      <ErrorNote error={seriesError} />
+      {!shown ? (!seriesError && <p class="muted">Loading…</p>) : (
+        <>
+          <p class="muted small" data-series-range>
+            {describeSeries(shown.query, shown.series)}
+          </p>
+          <div class="charts">
+            <RunsPerStatusChart series={shown.series} />
+            <DurationChart series={shown.series} />
+          </div>
+          <SeriesTable series={shown.series} />
+        </>
+      )}
     </section>
   );
+}
+
+function describeSeries(query: SeriesQuery, series: Series): string {
+  const n = series.buckets.length;
+  const unit = series.bucket === "hour" ? (n === 1 ? "hour" : "hours") : n === 1 ? "day" : "days";
+  const first = series.buckets[0]?.start;
+  const span = first ? ` from ${new Date(first).toLocaleString("en-GB", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric", ...(series.bucket === "hour" ? { hour: "2-digit", minute: "2-digit" } : {}) })} UTC` : "";
+  return `${n} ${unit}${span}${query.covers ? ` (${query.covers})` : ""}. Buckets are UTC ${series.bucket}s (a range up to 2 days per hour, a longer one per day); a first or last bucket cut by the range counts only the runs inside it.`;
 }
 
 function Card({ label, value, hint, field }: { label: string; value: string; hint?: string; field: string }) {

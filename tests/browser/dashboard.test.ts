@@ -17,6 +17,8 @@ import { extname, join } from "node:path";
 import { promisify } from "node:util";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bucketLabel, formatDuration } from "../../dashboard/src/model.ts";
+import type { ExecutionStatsSeries } from "../../shared/types.ts";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
 import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, REPO_ROOT, type Sql } from "../support/postgres.ts";
 import { expiredToken, forgedToken, serviceToken, userToken } from "../support/tokens.ts";
@@ -355,11 +357,131 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "3");
     expect(await page.locator("table.bars [data-count=cancelled]").textContent()).toBe("1");
     expect(await page.locator("[data-stat=success-rate]").textContent()).toBe("33.3%");
-    expect(await page.getByText("Charts over time are not available yet.").count()).toBe(1);
+    // All time: the charts cover the last 30 days, per day.
+    await eventually(() => page.locator("[data-chart=runs] g.bucket").count(), (n) => n === 30);
     // ...and they change live too.
     await setStatus(user, (await createRun(user)).id, "completed");
     await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "4");
     await eventually(() => page.locator("[data-stat=success-rate]").textContent(), (t) => t === "50.0%");
+  });
+
+  it("charts runs per status and p50/p95 per hour or day from the API's series (no rows), live, by keyboard, on a phone", async () => {
+    const user = await newUser(["charted", "other"]);
+    const HOUR = 3600_000;
+    const thisHour = Math.floor(Date.now() / HOUR) * HOUR;
+    // A custom range of 7 whole UTC hours, the current one and the next included (so a run made now stays inside).
+    const from = new Date(thisHour - 5 * HOUR).toISOString();
+    const to = new Date(thisHour + 2 * HOUR).toISOString();
+    // Runs at known times (inserted directly: started_at is immutable through the API): hour index from `from`, status, duration.
+    const seeded: [number, string, number | null][] = [
+      [0, "completed", 1200], [2, "failed", 800], [2, "completed", 4000], [2, "completed", 2000],
+      [4, "cancelled", 300], [4, "timed_out", null], [4, "completed", 2500],
+    ];
+    for (const [hour, status, durationMs] of seeded) {
+      const startedAt = new Date(thisHour - 5 * HOUR + hour * HOUR + 60_000 + Math.floor(Math.random() * 1000)).toISOString();
+      await sql`
+        insert into public.workflow_executions (workflow_id, created_by, status, started_at, created_at, completed_at, duration_ms, temporal_workflow_id)
+        values (${user.workflows[0]}, ${user.id}, ${status}, ${startedAt}, ${startedAt},
+                ${new Date(Date.parse(startedAt) + (durationMs ?? 5000)).toISOString()}, ${durationMs}, ${`t-chart-${randomUUID()}`})`;
+    }
+    // One in the other workflow (not charted), and a live one now, through the API.
+    await createRun(user, { workflow: 1, status: "completed" });
+    const live = await createRun(user);
+
+    const seriesFromApi = async () =>
+      (await api<ExecutionStatsSeries>(user.token, `executions-stats?bucket=hour&workflowId=${user.workflows[0]}&startedAfter=${from}&startedBefore=${to}`)).body;
+    /** What the page's table says, bucket by bucket. */
+    const tableRows = (page: Page) =>
+      page.$$eval("table.series tbody tr", (rows) =>
+        rows.map((row) => {
+          const tr = row as HTMLElement;
+          const counts = Object.fromEntries([...tr.querySelectorAll("td[data-count]")].map((td) => [(td as HTMLElement).dataset.count!, Number(td.textContent)]));
+          const durations = Object.fromEntries([...tr.querySelectorAll("td[data-duration]")].map((td) => [(td as HTMLElement).dataset.duration!, td.textContent]));
+          return { start: tr.dataset.bucket!, label: tr.querySelector("th")!.textContent, counts, durations };
+        }));
+    /** What the bar chart draws, bucket by bucket: the height of each status's segment is its count. */
+    const bars = (page: Page) =>
+      page.$$eval("[data-chart=runs] g.bucket", (groups) =>
+        groups.map((g) => ({
+          start: (g as SVGGElement).dataset.bucket!,
+          total: Number((g as SVGGElement).dataset.total),
+          byStatus: Object.fromEntries([...g.querySelectorAll("rect[data-status]")].map((r) => [(r as SVGRectElement).dataset.status!, Number((r as SVGRectElement).dataset.count)])),
+        })));
+    const expected = (series: ExecutionStatsSeries) =>
+      series.buckets.map((b) => ({
+        start: b.start,
+        label: bucketLabel(b.start, "hour"),
+        counts: { total: b.total, ...b.byStatus },
+        durations: { p50: formatDuration(b.p50DurationMs), p95: formatDuration(b.p95DurationMs) },
+      }));
+    const drawn = (series: ExecutionStatsSeries) =>
+      series.buckets.map((b) => ({ start: b.start, total: b.total, byStatus: Object.fromEntries(Object.entries(b.byStatus).filter(([, n]) => n > 0)) }));
+
+    const page = await newPage();
+    const requested: string[] = [];
+    page.on("request", (request) => requested.push(new URL(request.url()).pathname + new URL(request.url()).search));
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/numbers?workflow=${user.workflows[0]}&range=custom&from=${from}&to=${to}`);
+    await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "8");
+
+    let series = await seriesFromApi();
+    expect(series.bucket).toBe("hour");
+    expect(series.buckets.length).toBe(7);
+    // The live run is in the current hour (index 5; 6 if the hour turned meanwhile).
+    const now = series.buckets.findIndex((b) => b.byStatus.running === 1);
+    expect(now).toBeGreaterThanOrEqual(5);
+    expect(series.buckets.map((b) => b.total)).toEqual([1, 0, 3, 0, 3, 0, 0].map((n, i) => n + (i === now ? 1 : 0)));
+    await eventually(() => page.locator("[data-chart=runs] g.bucket").count(), (n) => n === 7);
+    expect(await tableRows(page)).toEqual(expected(series));
+    expect(await bars(page)).toEqual(drawn(series));
+    expect(await page.locator("table.series").getAttribute("data-bucket-size")).toBe("hour");
+    // The duration chart: a p50 and a p95 line through the hours with durations, a dot per point.
+    expect(await page.locator("[data-chart=durations] [data-line=p50] circle").count()).toBe(series.buckets.filter((b) => b.p50DurationMs !== null).length);
+    expect(await page.locator("[data-chart=durations] svg").getAttribute("aria-label")).toMatch(/^p50 and p95 duration, per hour \(UTC\), lines over 7 hours/);
+    expect(await page.locator("[data-chart=runs] svg").getAttribute("aria-label")).toBe("Runs per status, per hour (UTC), stacked bars over 7 hours: 8 runs in all, at most 3 in one hour.");
+
+    // The keyboard: the chart is one stop, the arrow keys walk the hours and the readout says each one's numbers.
+    await page.locator("[data-chart=runs] .chart-plot").focus();
+    await page.keyboard.press("Home");
+    expect(await page.locator("[data-chart=runs] [data-readout]").textContent()).toBe(`${bucketLabel(from, "hour")}: 1 run (1 completed)`);
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowRight");
+    expect(await page.locator("[data-chart=runs] [data-readout]").textContent()).toBe(`${bucketLabel(series.buckets[2].start, "hour")}: 3 runs (2 completed, 1 failed)`);
+    await page.keyboard.press("End");
+    if (now === 5) await page.keyboard.press("ArrowLeft");
+    expect(await page.locator("[data-chart=runs] [data-readout]").textContent()).toBe(`${bucketLabel(series.buckets[now].start, "hour")}: 1 run (1 running)`);
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe("none");
+
+    // A status changes: the chart follows at the next poll, and still equals the API's series.
+    await setStatus(user, live.id, "failed", "charted failure");
+    await eventually(() => bars(page), (b) => b[now]?.byStatus.failed === 1 && b[now]?.byStatus.running === undefined);
+    series = await seriesFromApi();
+    expect(series.buckets[now].byStatus).toMatchObject({ running: 0, failed: 1 });
+    expect(await tableRows(page)).toEqual(expected(series));
+    expect(await bars(page)).toEqual(drawn(series));
+
+    // The page read stats and series only: no rows (the runs page's polls ended when it closed).
+    const sinceNumbers = requested.slice(requested.findIndex((r) => r.includes("bucket=hour")));
+    expect(sinceNumbers.filter((r) => r.startsWith("/functions/v1/executions-list"))).toEqual([]);
+    expect(sinceNumbers.filter((r) => r.includes("bucket=hour")).length).toBeGreaterThan(1);
+
+    // Presets: the last 24 h per hour (25 buckets, the first and the current one partial), 7 days per day.
+    await page.locator("select[name=range]").selectOption("24h");
+    await eventually(() => page.locator("table.series tbody tr").count(), (n) => n === 25);
+    expect(await page.locator("table.series").getAttribute("data-bucket-size")).toBe("hour");
+    await page.locator("select[name=range]").selectOption("7d");
+    await eventually(() => page.locator("table.series").getAttribute("data-bucket-size"), (b) => b === "day");
+    expect(await page.locator("[data-chart=runs] g.bucket").count()).toBe(8);
+    expect(requested.some((r) => r.includes("bucket=day"))).toBe(true);
+
+    // On a phone: the charts fit the screen (nothing wider than it).
+    const phone = await newPage({ width: 390, height: 844 });
+    await signInWithToken(phone, user.token);
+    await phone.goto(`${server.url}/#/numbers?workflow=${user.workflows[0]}&range=custom&from=${from}&to=${to}`);
+    await eventually(() => phone.locator("[data-chart=durations] g[data-line=p95] circle").count(), (n) => n > 0);
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+    expect((phone as Page & { errors: string[] }).errors).toEqual([]);
   });
 
   it("Pause stops the live updates (filters still apply while paused); Resume catches up", async () => {
