@@ -157,7 +157,7 @@ export interface paths {
         };
         /**
          * Counts per status, success rate and durations; per UTC hour or day with `bucket`
-         * @description From rollups kept by triggers (counts, success rate and average exact; percentiles within 2%). With a time range from the hourly rollups plus the partial edge hours from rows (the service role over every workflow: the rows, exactly). With `bucket` (hour | day, UTC): an ExecutionStatsSeries, every bucket of the range oldest first, empty ones zero-filled; default range the last 24 hours / 30 days; at most 1,000 buckets (400 above).
+         * @description From rollups kept by triggers (counts, success rate and average exact; percentiles within 2%). With a time range and a workflow from the hourly rollups plus the partial edge hours from rows; over all of the caller's workflows from the rows of the range (exact). With `bucket` (hour | day, UTC): an ExecutionStatsSeries, every bucket of the range oldest first, empty ones zero-filled; default range the last 24 hours / 30 days; at most 1,000 buckets (400 above).
          */
         get: operations["getExecutionStats"];
         put?: never;
