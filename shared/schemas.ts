@@ -27,7 +27,7 @@ const temporalId = z.string().min(1, "must not be empty")
   .refine((v) => !v.includes("/"), 'must not contain "/"')
   .refine((v) => v !== "." && v !== "..", 'must not be "." or ".."')
   .refine((v) => !/[\u0000-\u001f\u007f-\u009f]/.test(v), "must not contain control characters");
-const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone" })
+const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone", abort: true })
   // What PostgreSQL's timestamptz can read (found by fuzzing: a +23:02 offset was a 500): offsets within ±15:59, years from 1.
   .refine((v) => /(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$/i.test(v), "the time zone offset must be within ±15:59")
   .refine((v) => !v.startsWith("0000"), "the year must be at least 0001");
@@ -339,7 +339,8 @@ export const executionResponseSchema = z.strictObject({
   status,
   startedAt: responseTimestamp,
   completedAt: nullableTimestamp,
-  durationMs: z.number().int().nonnegative().nullable(),
+  // A whole number of ms; not bounded by 2^53: the column is a bigint that SQL may fill beyond it (found by the contract test).
+  durationMs: z.number().nonnegative().nullable().meta({ description: "Whole milliseconds (a bigint column: past 2^53 a JSON number loses precision)." }),
   timeoutAt: nullableTimestamp,
   input: anyJson.nullable(),
   output: anyJson.nullable(),

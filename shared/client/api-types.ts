@@ -440,6 +440,7 @@ export interface components {
             /** Format: date-time */
             startedAt: string;
             completedAt: string | null;
+            /** @description Whole milliseconds (a bigint column: past 2^53 a JSON number loses precision). */
             durationMs: number | null;
             timeoutAt: string | null;
             input: unknown | null;
@@ -479,6 +480,7 @@ export interface components {
             /** Format: date-time */
             startedAt: string;
             completedAt: string | null;
+            /** @description Whole milliseconds (a bigint column: past 2^53 a JSON number loses precision). */
             durationMs: number | null;
             timeoutAt: string | null;
             input: unknown | null;
