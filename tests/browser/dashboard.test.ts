@@ -681,6 +681,50 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     }
   });
 
+  it.runIf(SCREENSHOTS)("screenshots for docs/: dashboard-numbers.png", async () => {
+    const user = await newUser(["checkout"]);
+    // A day of runs, hour by hour (a fixed pseudo-random pattern): mostly completed, a few failures, a slow spell.
+    let seed = 7;
+    const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const now = Date.now();
+    const rows: { status: string; startedAt: string; durationMs: number | null }[] = [];
+    for (let h = 23; h >= 0; h--) {
+      const count = 3 + Math.round(6 * next() + (h > 8 && h < 14 ? 5 : 0));
+      for (let i = 0; i < count; i++) {
+        const startedAt = now - h * 3600_000 - Math.floor(next() * 3500_000);
+        if (startedAt > now - 5_000) continue;
+        const r = next();
+        const live = h === 0 && i < 2;
+        const status = live ? "running" : r < 0.78 ? "completed" : r < 0.9 ? "failed" : r < 0.95 ? "timed_out" : "cancelled";
+        const slow = h >= 15 && h <= 17 ? 3 : 1;
+        const durationMs = live ? null : Math.round((600 + 1800 * next() + (next() < 0.1 ? 6000 : 0)) * slow);
+        rows.push({ status, startedAt: new Date(startedAt).toISOString(), durationMs });
+      }
+    }
+    for (const row of rows) {
+      await sql`
+        insert into public.workflow_executions (workflow_id, created_by, status, started_at, created_at, completed_at, duration_ms, temporal_workflow_id)
+        values (${user.workflows[0]}, ${user.id}, ${row.status}, ${row.startedAt}, ${row.startedAt},
+                ${row.durationMs === null ? null : new Date(Date.parse(row.startedAt) + row.durationMs).toISOString()}, ${row.durationMs}, ${`checkout-${randomUUID().slice(0, 8)}`})`;
+    }
+    const page = await newPage({ width: 1200, height: 760 });
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/numbers?range=24h`);
+    await eventually(() => page.locator("[data-chart=runs] g.bucket").count(), (n) => n === 25);
+    await page.waitForTimeout(500);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-numbers.png"), fullPage: true });
+    if (process.env.ET_SCREENSHOT_DIR) {
+      const phone = await newPage({ width: 390, height: 844 });
+      await signInWithToken(phone, user.token);
+      await phone.goto(`${server.url}/#/numbers?range=24h`);
+      await eventually(() => phone.locator("[data-chart=runs] g.bucket").count(), (n) => n === 25);
+      await phone.locator("[data-chart=runs] .chart-plot").focus();
+      await phone.keyboard.press("ArrowLeft");
+      await phone.screenshot({ path: join(process.env.ET_SCREENSHOT_DIR, "numbers-phone.png"), fullPage: true });
+    }
+  });
+
   it.runIf(SCREENSHOTS)("screenshots for docs/: dashboard-runs.png, dashboard-run.png, dashboard-phone.png", async () => {
     const user = await newUser(["checkout", "nightly-report", "email-digest"]);
     const plan: [number, string | undefined, unknown, string?][] = [
