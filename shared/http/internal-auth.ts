@@ -4,9 +4,10 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { UnauthorizedError } from "../errors.ts";
+import type { FunctionEnv } from "./app.ts";
 import type { Runtime } from "./runtime.ts";
 
-export function requireInternalCaller(runtime: Runtime): MiddlewareHandler {
+export function requireInternalCaller(runtime: Runtime): MiddlewareHandler<FunctionEnv> {
   return async (c, next) => {
     const secret = c.req.header("x-webhook-secret");
     if (secret !== undefined) {
@@ -17,6 +18,7 @@ export function requireInternalCaller(runtime: Runtime): MiddlewareHandler {
     }
     const caller = await runtime.verifyCaller(c.req.header("authorization"));
     if (caller.role !== "service_role") throw new UnauthorizedError("only the service role or the webhook secret may call this");
+    c.set("caller", caller); // for the request log
     await next();
   };
 }

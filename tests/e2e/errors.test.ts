@@ -27,7 +27,7 @@ function expectError(answer: Answer, status: number, code: string) {
   errors.push(answer);
   expect(answer.status, JSON.stringify(answer.body)).toBe(status);
   expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
-  expect(answer.body).toEqual({ error: { code, message: expect.any(String), ...(answer.body?.error?.details === undefined ? {} : { details: expect.anything() }) } });
+  expect(answer.body).toEqual({ error: { code, message: expect.any(String), requestId: expect.any(String), ...(answer.body?.error?.details === undefined ? {} : { details: expect.anything() }) } });
   expect(answer.body.error.message.length).toBeGreaterThan(0);
   return answer.body.error;
 }
@@ -250,7 +250,7 @@ describe("error bodies", () => {
       const text = JSON.stringify(answer.body);
       for (const pattern of leaks) expect(text, `${pattern} in ${text}`).not.toMatch(pattern);
       expect(Object.keys(answer.body)).toEqual(["error"]);
-      expect(Object.keys(answer.body.error).sort()).toEqual(answer.body.error.details === undefined ? ["code", "message"] : ["code", "details", "message"]);
+      expect(Object.keys(answer.body.error).sort()).toEqual(answer.body.error.details === undefined ? ["code", "message", "requestId"] : ["code", "details", "message", "requestId"]);
     }
   });
 });

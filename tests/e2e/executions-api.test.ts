@@ -84,7 +84,7 @@ describe("update", () => {
     const before = await storedRow(e2e.sql, run.id);
     const late = await update(aliceClient, { id: run.id, status: "failed", errorMessage: "late" });
     expect(late.status).toBe(409);
-    expect(late.body).toEqual({ error: { code: "terminal_execution", message: expect.any(String), details: { field: "status" } } });
+    expect(late.body).toEqual({ error: { code: "terminal_execution", message: expect.any(String), details: { field: "status" }, requestId: expect.any(String) } });
     expect(await storedRow(e2e.sql, run.id)).toEqual(before);
   });
 

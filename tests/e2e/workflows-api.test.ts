@@ -45,7 +45,7 @@ const list = (client: SupabaseClient, query = "") => invoke(client, `workflows${
 
 function expectError(answer: Answer, status: number, code: string) {
   expect(answer.status, JSON.stringify(answer.body)).toBe(status);
-  expect(answer.body).toEqual({ error: { code, message: expect.any(String), ...(answer.body?.error?.details === undefined ? {} : { details: expect.anything() }) } });
+  expect(answer.body).toEqual({ error: { code, message: expect.any(String), requestId: expect.any(String), ...(answer.body?.error?.details === undefined ? {} : { details: expect.anything() }) } });
   return answer.body.error;
 }
 

@@ -39,6 +39,8 @@ export async function startNpmStart(databaseUrl: string, settings: Record<string
     DB_POOL_SIZE: "8",
     SUPABASE_JWT_SECRET: TEST_JWT_SECRET,
     SEED_DEMO: "false",
+    // No Temporal dev server, so nothing is kept in (or locks) the repository's DATA_DIR.
+    START_TEMPORAL: "false",
     NO_COLOR: "1",
     DENO_NO_UPDATE_CHECK: "1",
     STOP_ON_STDIN_EOF: "1",

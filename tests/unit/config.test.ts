@@ -65,6 +65,7 @@ describe("loadConfig", () => {
       retentionDays: null,
       sweepBudgetMs: 25_000,
       stopEscalateAfterSeconds: 60,
+      logLevel: "info",
     });
   });
 
@@ -96,6 +97,7 @@ describe("loadConfig", () => {
       retentionDays: 30,
       sweepBudgetMs: 60_000,
       stopEscalateAfterSeconds: 90,
+      logLevel: "info",
     });
   });
 
