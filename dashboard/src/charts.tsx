@@ -155,7 +155,7 @@ function ChartFrame(props: {
         onFocus={() => setFocused(true)}
         onBlur={() => setFocused(false)}
       >
-        <svg width={g.width} height={HEIGHT} viewBox={`0 0 ${g.width} ${HEIGHT}`} role="img" aria-label={props.summary} onPointerMove={onPointerMove}>
+        <svg width={g.width} height={HEIGHT} viewBox={`0 0 ${g.width} ${HEIGHT}`} role="img" aria-label={props.summary} onPointerMove={onPointerMove} onPointerDown={onPointerMove}>
           <title>{props.summary}</title>
           {n > 0 && <rect class="selected" x={g.x(selected)} y={MARGIN.top} width={g.slot} height={g.plotHeight} />}
           {props.draw(g, selected)}

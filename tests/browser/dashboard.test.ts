@@ -714,15 +714,6 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     await page.waitForTimeout(500);
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(REPO_ROOT, "docs", "dashboard-numbers.png"), fullPage: true });
-    if (process.env.ET_SCREENSHOT_DIR) {
-      const phone = await newPage({ width: 390, height: 844 });
-      await signInWithToken(phone, user.token);
-      await phone.goto(`${server.url}/#/numbers?range=24h`);
-      await eventually(() => phone.locator("[data-chart=runs] g.bucket").count(), (n) => n === 25);
-      await phone.locator("[data-chart=runs] .chart-plot").focus();
-      await phone.keyboard.press("ArrowLeft");
-      await phone.screenshot({ path: join(process.env.ET_SCREENSHOT_DIR, "numbers-phone.png"), fullPage: true });
-    }
   });
 
   it.runIf(SCREENSHOTS)("screenshots for docs/: dashboard-runs.png, dashboard-run.png, dashboard-phone.png", async () => {
