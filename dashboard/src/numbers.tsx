@@ -4,7 +4,7 @@
  * (`bucket=hour` for ranges up to 2 days, `bucket=day` above): rollups, never rows.
  */
 import { useState } from "preact/hooks";
-import type { Api, Series, Stats, WorkflowSummary } from "./api.ts";
+import { type Api, ApiError, type Series, type Stats, type WorkflowSummary } from "./api.ts";
 import { DurationChart, RunsPerStatusChart, SeriesTable } from "./charts.tsx";
 import { apiFilter, executionStatuses, type Filters, filtersToParams, formatDuration, formatPercent, type SeriesQuery, seriesQuery, statusLabels } from "./model.ts";
 import { ErrorNote, FilterBar, LiveIndicator, usePolling } from "./ui.tsx";
@@ -41,7 +41,8 @@ export function NumbersPage(props: {
     }
     setStats(summary.value);
     setError(null);
-    if (buckets.status === "rejected") throw buckets.reason;
+    // A failed series read marks the page as not up to date, except on an API that has no series at all.
+    if (buckets.status === "rejected" && !(buckets.reason instanceof ApiError && buckets.reason.code === "no_series")) throw buckets.reason;
   }, props.pollIntervalMs, [key, api], !paused);
   // The charts of other filters are not shown while the new ones load.
   const shown = series && series.key === key ? series : null;
