@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
-import { createMigratedDatabase, databaseUrl, dropDatabase, REPO_ROOT } from "../support/postgres.ts";
+import { createMigratedDatabase, databaseUrl, dropDatabase } from "../support/postgres.ts";
 import { serviceToken, userToken } from "../support/tokens.ts";
 import { openApiDocument } from "../../shared/openapi/document.ts";
 import { checkAnswer } from "./conformance.ts";
@@ -42,9 +42,10 @@ interface Run {
   timedOut: boolean;
 }
 
-function runSchemathesis(args: string[], timeoutMs: number): Promise<Run> {
+/** Runs in `cwd` (a temp dir: hypothesis and schemathesis keep their caches in .hypothesis/ and .schemathesis/ there). */
+function runSchemathesis(args: string[], timeoutMs: number, cwd = tmpdir()): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(schemathesis, [...schemathesisPrefix, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1", PYTHONUNBUFFERED: "1" }, detached: true });
+    const child = spawn(schemathesis, [...schemathesisPrefix, ...args], { cwd, env: { ...process.env, NO_COLOR: "1", PYTHONUNBUFFERED: "1" }, detached: true });
     let output = "";
     let timedOut = false;
     child.stdout.on("data", (chunk) => (output += chunk));
@@ -150,7 +151,7 @@ describe("schemathesis against npm start", () => {
         "--suppress-health-check", "all",
         "--report", "har",
         "--report-har-path", har,
-      ], RUN_TIMEOUT_MS);
+      ], RUN_TIMEOUT_MS, reportDir);
       const summary = run.output.split("\n").slice(-60).join("\n");
       expect(run.timedOut, `schemathesis did not finish in ${RUN_TIMEOUT_MS} ms:\n${summary}`).toBe(false);
       // The server's own account of any 500 (its log lines of unhandled errors), next to schemathesis' report.
