@@ -210,6 +210,15 @@ function componentSchemas(): Record<string, z.ZodType> {
   };
 }
 
+/** OpenAPI links: the id a success answer carries, to the operations that take it (tools and schemathesis' stateful phase follow them). */
+const byId = (operationId: string) => ({ operationId, parameters: { id: "$response.body#/id" } });
+const linksFrom: Record<string, JsonObject> = {
+  createExecution: { GetExecution: byId("getExecution"), DeleteExecution: byId("deleteExecution") },
+  getExecution: { DeleteExecution: byId("deleteExecution") },
+  createWorkflow: { GetWorkflow: byId("getWorkflow"), UpdateWorkflow: byId("updateWorkflow"), DeleteWorkflow: byId("deleteWorkflow") },
+  updateWorkflow: { GetWorkflow: byId("getWorkflow"), DeleteWorkflow: byId("deleteWorkflow") },
+};
+
 /** What zod cannot say in JSON Schema: the cross-field rules its refinements check. */
 const refinementNotes: Record<string, JsonObject> = {
   UpdateExecutionRequest: {
@@ -345,6 +354,7 @@ function buildOperation(op: Operation, pathIdSchema: JsonObject): JsonObject {
       ...(answer.schema
         ? { content: { "application/json": { schema: Array.isArray(answer.schema) ? { oneOf: answer.schema.map(ref) } : ref(answer.schema) } } }
         : {}),
+      ...(linksFrom[op.operationId] && status.startsWith("2") ? { links: linksFrom[op.operationId] } : {}),
     };
   }
   for (const status of errors) responses[String(status)] = { $ref: `#/components/responses/Error${status}` };

@@ -142,7 +142,7 @@ describe("schemathesis against npm start", () => {
         "--checks", CHECKS,
         // Not the coverage phase: under this Python (3.11.7) it hits a CPython AST bug inside hypothesis
         // (SystemError "AST constructor recursion depth mismatch") on some schemas, and it takes a minute.
-        "--phases", "examples,fuzzing",
+        "--phases", "examples,fuzzing,stateful",
         "--max-examples", "30",
         "--seed", "20261201",
         "--workers", "2",
