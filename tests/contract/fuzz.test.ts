@@ -168,7 +168,8 @@ describe("schemathesis against npm start", () => {
         const problem = checkAnswer(entry.request.method, entry.request.url, { status: entry.response.status, body: bodyOf(entry), headers });
         if (problem) problems.push(problem);
       }
-      console.log(`schemathesis as ${role}: ${entries.length} requests; statuses ${JSON.stringify(statuses)}`);
+      const phases = run.output.split("\n").filter((line) => /^\s*\S+\s+(Examples|Fuzzing|Stateful) \(in /.test(line)).map((line) => line.trim());
+      console.log(`schemathesis as ${role}: ${entries.length} requests; statuses ${JSON.stringify(statuses)}; ${phases.join(", ")}`);
       expect(entries.length).toBeGreaterThan(100);
       expect(statuses[500] ?? 0).toBe(0);
       expect(problems.slice(0, 10)).toEqual([]);
