@@ -4,7 +4,7 @@
  * Any failure is an UnauthorizedError (401); the reason is kept generic on purpose.
  */
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from "jose";
-import { UnauthorizedError } from "./errors.ts";
+import { ForbiddenError, UnauthorizedError, ValidationError } from "./errors.ts";
 import { maxJsonDepth, stringIssues, tooDeep } from "./schemas.ts";
 import type { Caller } from "./types.ts";
 
@@ -83,4 +83,16 @@ function callerFromClaims(claims: JWTPayload): Caller {
   }
   // anon keys and tokens of other roles cannot use the tracker.
   throw new UnauthorizedError("token does not identify a user or the service role");
+}
+
+/** The owner to record: a service-role caller must name one; a user may only name themselves. */
+export function resolveOwner(caller: Caller, userId: string | undefined): string | null {
+  if (caller.role === "service_role") {
+    if (!userId) throw new ValidationError("invalid request: userId", [{ path: "userId", message: "required for service-role callers" }]);
+    return userId;
+  }
+  if (userId && userId.toLowerCase() !== caller.userId.toLowerCase()) {
+    throw new ForbiddenError("userId may only be set by service-role callers");
+  }
+  return null;
 }

@@ -4,7 +4,8 @@
  */
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type Sql, type Tx, withCaller } from "./db.ts";
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
+import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
+import { resolveOwner } from "./identity.ts";
 import * as repo from "./repository/executions.ts";
 import { readStats, readStatsSeries, type StatsRow } from "./repository/stats.ts";
 import { findWorkflow } from "./repository/workflows.ts";
@@ -229,16 +230,4 @@ export function seriesRange(filter: StatsSeriesFilter, now: Date): { startedAfte
     ]);
   }
   return { startedAfter, startedBefore };
-}
-
-/** The owner to record: a service-role caller must name one; a user may only name themselves. */
-function resolveOwner(caller: Caller, userId: string | undefined): string | null {
-  if (caller.role === "service_role") {
-    if (!userId) throw new ValidationError("invalid request: userId", [{ path: "userId", message: "required for service-role callers" }]);
-    return userId;
-  }
-  if (userId && userId.toLowerCase() !== caller.userId.toLowerCase()) {
-    throw new ForbiddenError("userId may only be set by service-role callers");
-  }
-  return null;
 }

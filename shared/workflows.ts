@@ -8,6 +8,7 @@
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "./errors.ts";
+import { resolveOwner } from "./identity.ts";
 import * as repo from "./repository/workflows.ts";
 import type {
   Caller,
@@ -122,16 +123,4 @@ function checkTypePair(input: { temporalWorkflowType?: string | null; taskQueue?
       { path: input.temporalWorkflowType ? "taskQueue" : "temporalWorkflowType", message: "temporalWorkflowType and taskQueue are set together, or both null" },
     ]);
   }
-}
-
-/** The owner to record: a service-role caller must name one; a user may only name themselves. */
-function resolveOwner(caller: Caller, userId: string | undefined): string | null {
-  if (caller.role === "service_role") {
-    if (!userId) throw new ValidationError("invalid request: userId", [{ path: "userId", message: "required for service-role callers" }]);
-    return userId;
-  }
-  if (userId && userId.toLowerCase() !== caller.userId.toLowerCase()) {
-    throw new ForbiddenError("userId may only be set by service-role callers");
-  }
-  return null;
 }
