@@ -1,4 +1,4 @@
--- The repository's INSERT (shared/repository.ts insertExecution: one statement, returning the
+-- The repository's INSERT (shared/repository/executions.ts insertExecution: one statement, returning the
 -- row with its workflow's name), run as the superuser without HTTP, JWT, transaction settings
 -- or RLS. Client c records runs of seeded user c + 1 (deterministic ids, bench/lib/seed.ts),
 -- spread over that user's ten workflows; :n counts per client, :tag names the run.
@@ -11,7 +11,7 @@ with e as (
   values (md5('bench-wf-' || ((:k - 1) * 1000 + :client_id + 1))::uuid, coalesce(md5('bench-user-' || (:client_id + 1))::uuid, auth.uid()),
           'pgb-' || :tag || '-' || :client_id || '-' || :n, null::text, 'running'::text::public.execution_status,
           '{"orderId": 1, "priority": 1, "region": "eu"}'::jsonb, now() + make_interval(secs => 3600::double precision))
-  on conflict (temporal_workflow_id) do nothing
+  on conflict do nothing
   returning *
 )
 select e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.status,
