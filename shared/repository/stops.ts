@@ -208,7 +208,7 @@ export async function confirm(tx: Tx, request: StopRequest, token: string, final
            error_message = coalesce(error_message, ${final.errorMessage ?? null}::text),
            temporal_closed_at = coalesce(${final.closedAt}::timestamptz, now()),
            completed_at = greatest(started_at, coalesce(${final.closedAt}::timestamptz, now()))
-     where id = ${request.executionId} and status in ('pending', 'running')`;
+     where id = ${request.executionId} and public.execution_status_is_live(status)`;
   return true;
 }
 

@@ -192,7 +192,7 @@ export async function releaseClaims(tx: Tx, ids: string[]): Promise<void> {
   if (!ids.length) return;
   await tx`
     update public.workflow_executions set temporal_checked_at = null
-     where id = any(${tx.array(ids)}::uuid[]) and status in ('pending', 'running')`;
+     where id = any(${tx.array(ids)}::uuid[]) and public.execution_status_is_live(status)`;
 }
 
 export interface Outcome {
@@ -317,5 +317,5 @@ export async function clearFailures(tx: Tx, executionId: string, phase: SweepPha
 export async function explainParkedRow(tx: Tx, executionId: string, message: string): Promise<void> {
   await tx`
     update public.workflow_executions set error_message = coalesce(error_message, ${message})
-     where id = ${executionId} and status in ('pending', 'running')`;
+     where id = ${executionId} and public.execution_status_is_live(status)`;
 }
