@@ -197,13 +197,27 @@ const statusList = z
   .transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean))
   .pipe(z.array(status).min(1, "name at least one status").max(executionStatuses.length));
 
+const listOrder = z.enum(["asc", "desc"], { error: "must be asc or desc" })
+  .describe("`desc` (default): newest first; `asc`: oldest first. A cursor works only with the order it came from.");
+
 export const listExecutionsSchema = z.strictObject({
   status: statusList.optional(),
   workflowId: id.optional(),
   startedAfter: timestamp.optional(),
   startedBefore: timestamp.optional(),
+  order: listOrder.default("desc"),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(512).optional(),
+});
+
+/** GET /executions-list/export: the list's filters and order, every row, as NDJSON or CSV. */
+export const exportExecutionsSchema = z.strictObject({
+  format: z.enum(["ndjson", "csv"], { error: "must be ndjson or csv" }),
+  status: statusList.optional(),
+  workflowId: id.optional(),
+  startedAfter: timestamp.optional(),
+  startedBefore: timestamp.optional(),
+  order: listOrder.default("desc"),
 });
 
 /**

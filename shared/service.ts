@@ -22,6 +22,7 @@ import type {
   ExecutionStats,
   ExecutionStatsSeries,
   ExecutionWithWorkflow,
+  ExportExecutionsFilter,
   Json,
   ListExecutionsFilter,
   StatsFilter,
@@ -151,11 +152,31 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
       throw new ValidationError("invalid limit", [{ path: "limit", message: "must be an integer from 1 to 100" }]);
     }
-    const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
-    const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, ownerId: caller.userId, after, limit }));
+    const order = filter.order ?? "desc";
+    const after = filter.cursor ? decodeCursor(filter.cursor, order) : undefined;
+    const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, ownerId: caller.userId, order, after, limit }));
     const page = rows.slice(0, limit);
-    const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1].position) : null;
+    const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1].position, order) : null;
     return { data: page.map((row) => row.execution), nextCursor };
+  }
+
+  /**
+   * Every execution a list with `filter` would page through, as pages of `pageSize` read on
+   * demand: each page is one transaction of its own (the caller's, so RLS applies), keyset
+   * after the previous page's last row, so nothing is held in memory but the page and no
+   * connection is held between pages. Not a snapshot: a row inserted during the export ahead
+   * of the position appears, one behind it does not; no row is repeated or skipped.
+   */
+  async function* exportExecutions(filter: ExportExecutionsFilter = {}, pageSize = 500): AsyncGenerator<ExecutionWithWorkflow[]> {
+    const order = filter.order ?? "desc";
+    let after: repo.ExecutionRow["position"] | undefined;
+    for (;;) {
+      const rows = await inCallerTx((tx) => repo.listExecutions(tx, { ...filter, ownerId: caller.userId, order, after, limit: pageSize }));
+      const page = rows.slice(0, pageSize);
+      if (page.length) yield page.map((row) => row.execution);
+      if (rows.length <= pageSize) return;
+      after = page[page.length - 1].position;
+    }
   }
 
   async function getStats(filter: StatsFilter = {}): Promise<ExecutionStats> {
@@ -178,6 +199,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     updateExecutionByRef,
     getExecution,
     listExecutions,
+    exportExecutions,
     getStats,
     getTimeSeries,
     deleteExecution,

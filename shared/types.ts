@@ -86,9 +86,14 @@ export interface ListExecutionsFilter {
   workflowId?: string;
   startedAfter?: string;
   startedBefore?: string;
+  /** "desc" (default): newest first; "asc": oldest first. A cursor is bound to its order. */
+  order?: "asc" | "desc";
   limit?: number;
   cursor?: string;
 }
+
+/** What an export reads: any list filter, in either order, every page. */
+export type ExportExecutionsFilter = Omit<ListExecutionsFilter, "limit" | "cursor">;
 
 export interface ExecutionPage {
   data: ExecutionWithWorkflow[];

@@ -102,10 +102,30 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's executions, newest first, keyset-paginated
-         * @description Ordered by `startedAt`, then `id`, descending. `startedAfter` is inclusive, `startedBefore` exclusive.
+         * The caller's executions, newest first (or oldest first), keyset-paginated
+         * @description Ordered by `startedAt`, then `id`, descending (`order=asc`: ascending). `startedAfter` is inclusive, `startedBefore` exclusive.
          */
         get: operations["listExecutions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions-list/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every execution of a list filter, as NDJSON or CSV, streamed
+         * @description The rows `GET /executions-list` would page through with the same filter and `order`, read in keyset pages inside the caller's RLS and streamed. NDJSON: one Execution per line. CSV (RFC 4180, CRLF): a fixed header row (id, workflowId, workflowName, createdBy, status, startedAt, completedAt, durationMs, timeoutAt, temporalWorkflowId, temporalRunId, temporalLink, stopRequestedAt, stopReason, temporalClosedAt, input, output, errorMessage, activitiesExecuted, createdAt, updatedAt); null is empty, input and output are JSON text, and a cell starting with `=`, `+`, `-`, `@`, tab or CR is prefixed with `'` (against formula injection). Not a snapshot: no row is repeated or skipped; rows inserted meanwhile may or may not appear.
+         */
+        get: operations["exportExecutions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1052,8 +1072,10 @@ export interface operations {
                 workflowId?: string;
                 startedAfter?: string;
                 startedBefore?: string;
+                /** @description `desc` (default): newest first; `asc`: oldest first. A cursor works only with the order it came from. */
+                order?: "asc" | "desc";
                 limit?: number;
-                /** @description The previous page's `nextCursor`. */
+                /** @description The previous page's `nextCursor` (of the same `order`; another order's cursor is a 400). */
                 cursor?: string;
             };
             header?: never;
@@ -1070,6 +1092,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExecutionPage"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    exportExecutions: {
+        parameters: {
+            query: {
+                /** @description `ndjson` (application/x-ndjson) or `csv` (text/csv). */
+                format: "ndjson" | "csv";
+                /** @description Comma-separated statuses, e.g. `running,failed`. */
+                status?: string;
+                workflowId?: string;
+                startedAfter?: string;
+                startedBefore?: string;
+                /** @description `desc` (default): newest first; `asc`: oldest first. A cursor works only with the order it came from. */
+                order?: "asc" | "desc";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export (content-disposition: attachment with a filename). */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    /** @description `attachment; filename="executions-<time>.<format>"` */
+                    "content-disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["Error400"];

@@ -50,8 +50,11 @@ interface Operation {
   queryNotes?: Record<string, string>;
   pathId?: string;
   body?: { schema: string; required: boolean; description?: string };
-  /** Success answers: status -> component schema name (null: no body; a list: one of them). */
-  ok: Record<number, { description: string; schema: string | string[] | null }>;
+  /**
+   * Success answers: status -> component schema name (null: no body; a list: one of them), or
+   * `media`: a body that is not JSON, by content type (an export's NDJSON or CSV), with `headers`.
+   */
+  ok: Record<number, { description: string; schema: string | string[] | null; media?: Record<string, JsonObject>; headers?: Record<string, JsonObject> }>;
   /** Error statuses besides those every operation can answer (400, 401, 500, 503; 413 and 415 with a body). */
   errors?: number[];
 }
@@ -90,11 +93,31 @@ const ops: Operation[] = [
   },
   {
     fn: "executions-list", method: "get", path: "", operationId: "listExecutions", auth: "caller",
-    summary: "The caller's executions, newest first, keyset-paginated",
-    description: "Ordered by `startedAt`, then `id`, descending. `startedAfter` is inclusive, `startedBefore` exclusive.",
+    summary: "The caller's executions, newest first (or oldest first), keyset-paginated",
+    description: "Ordered by `startedAt`, then `id`, descending (`order=asc`: ascending). `startedAfter` is inclusive, `startedBefore` exclusive.",
     query: s.listExecutionsSchema,
-    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", cursor: "The previous page's `nextCursor`." },
+    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", cursor: "The previous page's `nextCursor` (of the same `order`; another order's cursor is a 400)." },
     ok: { 200: { description: "A page.", schema: "ExecutionPage" } },
+  },
+  {
+    fn: "executions-list", method: "get", path: "/export", operationId: "exportExecutions", auth: "caller",
+    summary: "Every execution of a list filter, as NDJSON or CSV, streamed",
+    description:
+      "The rows `GET /executions-list` would page through with the same filter and `order`, read in keyset pages inside the caller's RLS and streamed. " +
+      "NDJSON: one Execution per line. CSV (RFC 4180, CRLF): a fixed header row (id, workflowId, workflowName, createdBy, status, startedAt, completedAt, durationMs, timeoutAt, " +
+      "temporalWorkflowId, temporalRunId, temporalLink, stopRequestedAt, stopReason, temporalClosedAt, input, output, errorMessage, activitiesExecuted, createdAt, updatedAt); " +
+      "null is empty, input and output are JSON text, and a cell starting with `=`, `+`, `-`, `@`, tab or CR is prefixed with `'` (against formula injection). " +
+      "Not a snapshot: no row is repeated or skipped; rows inserted meanwhile may or may not appear.",
+    query: s.exportExecutionsSchema,
+    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", format: "`ndjson` (application/x-ndjson) or `csv` (text/csv)." },
+    ok: {
+      200: {
+        description: "The export (content-disposition: attachment with a filename).",
+        schema: null,
+        media: { "application/x-ndjson": { schema: { type: "string" } }, "text/csv": { schema: { type: "string" } } },
+        headers: { "content-disposition": { description: "`attachment; filename=\"executions-<time>.<format>\"`", schema: { type: "string" } } },
+      },
+    },
   },
   {
     fn: "executions-list", method: "get", path: "/{id}", operationId: "getExecution", auth: "caller", pathId: "execution id",
@@ -350,10 +373,11 @@ function buildOperation(op: Operation, pathIdSchema: JsonObject): JsonObject {
   for (const [status, answer] of Object.entries(op.ok)) {
     responses[status] = {
       description: answer.description,
-      headers: { "x-request-id": { $ref: "#/components/headers/x-request-id" } },
+      headers: { "x-request-id": { $ref: "#/components/headers/x-request-id" }, ...answer.headers },
       ...(answer.schema
         ? { content: { "application/json": { schema: Array.isArray(answer.schema) ? { oneOf: answer.schema.map(ref) } : ref(answer.schema) } } }
         : {}),
+      ...(answer.media ? { content: answer.media } : {}),
       ...(linksFrom[op.operationId] && status.startsWith("2") ? { links: linksFrom[op.operationId] } : {}),
     };
   }

@@ -5,7 +5,7 @@
  */
 import type { Tx } from "../db.ts";
 import { dispatchLeaseSql } from "./dispatches.ts";
-import type { CursorPosition } from "../cursor.ts";
+import type { CursorPosition, ListOrder } from "../cursor.ts";
 import type { ExecutionStatus } from "../status.ts";
 import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
 
@@ -207,11 +207,14 @@ export interface ListQuery {
   startedAfter?: string;
   startedBefore?: string;
   after?: CursorPosition;
+  /** Newest first (default) or oldest first; the same indexes serve both (read backwards for asc). */
+  order?: ListOrder;
   limit: number;
 }
 
 /**
- * Newest first on (started_at, id); reads `limit + 1` rows to know whether a next page exists.
+ * Newest first on (started_at, id), or oldest first with `order: "asc"` (the same keyset
+ * indexes, read backwards: query-plans.test.ts checks both); reads `limit + 1` rows to know whether a next page exists.
  * Timestamps are bound as text and cast in SQL: a parameter the server types as timestamptz
  * is serialized by postgres.js through a JS Date, which drops the microseconds the cursor
  * holds (rows sharing the millisecond of a page's last row would be skipped). A status list
@@ -220,6 +223,7 @@ export interface ListQuery {
  * not know the status type.
  */
 export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
+  const asc = query.order === "asc";
   const rows = await tx`
     ${selectExecution(tx)}
     where true
@@ -228,10 +232,16 @@ export async function listExecutions(tx: Tx, query: ListQuery): Promise<Executio
       ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
       ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
       ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
-      ${query.after ? tx`and (e.started_at, e.id) < (${query.after.startedAt}::text::timestamptz, ${query.after.id}::uuid)` : tx``}
-    order by e.started_at desc, e.id desc
+      ${query.after ? afterCondition(tx, query.after, asc) : tx``}
+    ${asc ? tx`order by e.started_at asc, e.id asc` : tx`order by e.started_at desc, e.id desc`}
     limit ${query.limit + 1}`;
   return rows.map(toExecutionRow);
+}
+
+/** Strictly after the cursor's row in the list's order (a row-value comparison the index serves). */
+function afterCondition(tx: Tx, after: CursorPosition, asc: boolean) {
+  const position = tx`(${after.startedAt}::text::timestamptz, ${after.id}::uuid)`;
+  return asc ? tx`and (e.started_at, e.id) > ${position}` : tx`and (e.started_at, e.id) < ${position}`;
 }
 
 /**

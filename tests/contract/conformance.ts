@@ -130,6 +130,12 @@ export function checkAnswer(method: string, url: string, answer: Answer): string
       }
       if (!refs.length && (answer.body === null || typeof answer.body !== "object")) problems.push("body is not a JSON object");
     }
+  } else if (response.content) {
+    // A body that is not JSON (an export): one of the declared content types, as text.
+    const types = Object.keys(response.content);
+    if (upper !== "HEAD" && !types.some((type) => contentType.toLowerCase().startsWith(type))) {
+      problems.push(`content-type is "${contentType}", not one of ${types.join(", ")}`);
+    }
   } else if (answer.body !== null && answer.body !== undefined && answer.body !== "") {
     problems.push(`a body where none is declared: ${preview(answer.body)}`);
   }

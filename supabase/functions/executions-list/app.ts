@@ -1,11 +1,14 @@
 /**
- * GET /executions-list: the caller's executions, newest first, keyset-paginated
- * (`{data, nextCursor}`). GET /executions-list/:id: one execution (404 when not visible).
+ * GET /executions-list: the caller's executions, newest first (or oldest first with
+ * `order=asc`), keyset-paginated (`{data, nextCursor}`). GET /executions-list/export: every
+ * row of a filter as NDJSON or CSV, streamed (shared/export.ts). GET /executions-list/:id: one
+ * execution (404 when not visible).
  */
+import { exportContentTypes, exportStream } from "../../../shared/export.ts";
 import { createFunctionApp, queryObject } from "../../../shared/http/app.ts";
 import { openApiDocument } from "../../../shared/openapi/document.ts";
 import type { Runtime } from "../../../shared/http/runtime.ts";
-import { idParamSchema, listExecutionsSchema, parseInput } from "../../../shared/schemas.ts";
+import { exportExecutionsSchema, idParamSchema, listExecutionsSchema, parseInput } from "../../../shared/schemas.ts";
 
 export function createApp(runtime: Runtime) {
   const app = createFunctionApp("executions-list", runtime);
@@ -13,6 +16,12 @@ export function createApp(runtime: Runtime) {
   app.get("/", async (c) => {
     const filter = parseInput(listExecutionsSchema, queryObject(c), "query");
     return c.json(await c.var.service.listExecutions(filter), 200);
+  });
+  app.get("/export", async (c) => {
+    const { format, ...filter } = parseInput(exportExecutionsSchema, queryObject(c), "query");
+    const body = await exportStream(format, c.var.service.exportExecutions(filter), (error) => runtime.log("export aborted", error));
+    const filename = `executions-${new Date().toISOString().replace(/[:.]/g, "-")}.${format}`;
+    return c.body(body, 200, { "content-type": exportContentTypes[format], "content-disposition": `attachment; filename="${filename}"` });
   });
   app.get("/:id", async (c) => {
     const { id } = parseInput(idParamSchema, { id: c.req.param("id") }, "execution id");
