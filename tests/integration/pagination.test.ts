@@ -2,7 +2,9 @@
  * Keyset pagination under concurrent writes: N rows (ties on started_at, microsecond
  * neighbours) paged with limit k while another loop inserts new rows (newer ones through the
  * service, back-dated ones into the middle of the range by SQL). Every original row appears
- * exactly once, newest first on (started_at, id), with no gaps and no repeats.
+ * exactly once, newest first on (started_at, id), with no gaps and no repeats; the same oldest
+ * first (order=asc), where the new rows land ahead of the reader. A cursor is bound to its order.
+ * The export (service.exportExecutions, pages of its own) yields the same rows as the list.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,7 +107,8 @@ async function pageWhileInserting(filter: ListExecutionsFilter, limit: number, a
   return { seen, pages, inserted };
 }
 
-async function expectComplete(filter: { status?: ExecutionStatus[]; workflowId?: string }, seen: string[]) {
+async function expectComplete(filter: { status?: ExecutionStatus[]; workflowId?: string; order?: "asc" | "desc" }, seen: string[]) {
+  const inOrder = filter.order === "asc" ? (a: Position, b: Position) => newerFirst(b, a) : newerFirst;
   // No repeats.
   expect(new Set(seen).size).toBe(seen.length);
   // Every original row, exactly once.
@@ -114,15 +117,15 @@ async function expectComplete(filter: { status?: ExecutionStatus[]; workflowId?:
   const seenSet = new Set(seen);
   const missing = originals.filter((id) => !seenSet.has(id));
   expect(missing).toEqual([]);
-  // Newest first, strictly, across page boundaries.
+  // Newest (oldest with asc) first, strictly, across page boundaries.
   const pos = await positions(seen);
   const ordered = seen.map((id) => pos.get(id)!);
   for (let i = 1; i < ordered.length; i++) {
-    expect(newerFirst(ordered[i - 1], ordered[i]), `rows ${i - 1} and ${i}`).toBe(-1);
+    expect(inOrder(ordered[i - 1], ordered[i]), `rows ${i - 1} and ${i}`).toBe(-1);
   }
   // The originals in exactly the expected order.
   const originalSet = new Set(originals);
-  const expected = [...(await positions(originals)).values()].sort(newerFirst).map((p) => p.id);
+  const expected = [...(await positions(originals)).values()].sort(inOrder).map((p) => p.id);
   expect(seen.filter((id) => originalSet.has(id))).toEqual(expected);
 }
 
@@ -144,6 +147,50 @@ describe("keyset pagination with concurrent inserts", () => {
     const filter = { workflowId: workflows[1] };
     const { seen } = await pageWhileInserting(filter, 9, true);
     await expectComplete(filter, seen);
+  });
+
+  it("oldest first (order=asc), limit 7, while newer and back-dated rows are inserted", async () => {
+    const { seen, pages, inserted } = await pageWhileInserting({ order: "asc" }, 7);
+    expect(pages).toBeGreaterThanOrEqual(Math.ceil(N / 7));
+    expect(inserted).toBeGreaterThan(0);
+    await expectComplete({ order: "asc" }, seen);
+  });
+
+  it("oldest first with one status (the user_status index backwards), limit 4", async () => {
+    const filter = { status: ["completed"] as ExecutionStatus[], order: "asc" as const };
+    const { seen } = await pageWhileInserting(filter, 4);
+    await expectComplete(filter, seen);
+  });
+
+  it("a cursor works only with the order it came from", async () => {
+    const reader = createExecutionService({ sql, caller: userCaller(user), temporal: null });
+    const desc = await reader.listExecutions({ limit: 2 });
+    const asc = await reader.listExecutions({ limit: 2, order: "asc" });
+    await expect(reader.listExecutions({ limit: 2, order: "asc", cursor: desc.nextCursor! })).rejects.toMatchObject({ code: "validation_failed" });
+    await expect(reader.listExecutions({ limit: 2, cursor: asc.nextCursor! })).rejects.toMatchObject({ code: "validation_failed" });
+    const next = await reader.listExecutions({ limit: 2, order: "asc", cursor: asc.nextCursor! });
+    expect(next.data.map((e) => e.id)).not.toContain(asc.data[1].id);
+  });
+
+  it("the export's pages (of 13 here) give the list's rows, either order", async () => {
+    const reader = createExecutionService({ sql, caller: userCaller(user), temporal: null });
+    for (const order of ["asc", "desc"] as const) {
+      const filter = { workflowId: workflows[0], status: ["completed", "failed"] as ExecutionStatus[], order };
+      const listed: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await reader.listExecutions({ ...filter, limit: 100, cursor });
+        listed.push(...page.data.map((e) => e.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      const exported: string[] = [];
+      for await (const page of reader.exportExecutions(filter, 13)) {
+        expect(page.length).toBeLessThanOrEqual(13);
+        exported.push(...page.map((e) => e.id));
+      }
+      expect(listed.length).toBeGreaterThan(13);
+      expect(exported).toEqual(listed);
+    }
   });
 
   it("limit 1 and limit 100 page the same rows", async () => {
