@@ -121,7 +121,7 @@ const stable = (text: string) =>
 async function explainList(caller: Caller, filter: ListExecutionsFilter) {
   captured.length = 0;
   const page: ExecutionPage = await createExecutionService({ sql: traced, caller, temporal: null }).listExecutions(filter);
-  const statement = captured.find((c) => /order by e\.started_at desc, e\.id desc/.test(c.query));
+  const statement = captured.find((c) => /order by e\.started_at (desc|asc), e\.id (desc|asc)/.test(c.query));
   if (!statement) throw new Error("the list query was not captured");
   const explain = (options: string) =>
     withCaller(admin, caller, (tx) => tx.unsafe(`explain (${options}) ${statement.query}`, statement.parameters as postgres.ParameterOrJSON<never>[]));
@@ -190,6 +190,33 @@ const cases: Case[] = [
     caller: serviceCaller,
     filter: async () => ({ limit: PAGE, cursor: encodeCursor(await halfway()) }),
   },
+  // Oldest first (order=asc): the same indexes, read backwards.
+  { name: "asc: first page", index: "idx_workflow_executions_created_by", caller: heavy, filter: async () => ({ limit: PAGE, order: "asc" }) },
+  {
+    name: "asc: keyset page 250",
+    index: "idx_workflow_executions_created_by",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", cursor: encodeCursor(await halfway(), "asc") }),
+  },
+  {
+    name: "asc: workflow filter, deep keyset page",
+    index: "idx_workflow_executions_workflow",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", workflowId: heavyWorkflow, cursor: encodeCursor(await halfway(), "asc") }),
+  },
+  {
+    name: "asc: status filter",
+    index: "idx_workflow_executions_user_status",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", status: ["running"] }),
+  },
+  {
+    name: "asc: status filter, deep keyset page",
+    index: "idx_workflow_executions_user_status",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", status: ["failed"], cursor: encodeCursor(await halfway(), "asc") }),
+  },
+  { name: "asc: service role, first page", index: "idx_workflow_executions_started", caller: serviceCaller, filter: async () => ({ limit: PAGE, order: "asc" }) },
 ];
 
 const observed: { name: string; index: string; read: number; sql: string; text: string }[] = [];
@@ -209,6 +236,8 @@ describe(`list query plans on ${TOTAL} executions`, () => {
 
     expect(scan["Node Type"], text).toMatch(/^Index (Only )?Scan$/);
     expect(scan["Index Name"], text).toBe(index);
+    // asc reads the (desc) keyset index backwards, desc forwards: in order either way.
+    expect(scan["Scan Direction"], text).toBe(name.startsWith("asc:") ? "Backward" : "Forward");
     // Read in index order: no Sort at all (so none above a Seq Scan), no Seq Scan of the executions.
     expect(nodes.filter((n) => n["Node Type"].includes("Sort")), text).toEqual([]);
     expect(nodes.filter((n) => n["Node Type"] === "Seq Scan" && n["Relation Name"] === "workflow_executions"), text).toEqual([]);
