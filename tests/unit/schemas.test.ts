@@ -98,9 +98,10 @@ describe("updateExecutionSchema", () => {
 
 describe("listExecutionsSchema (query strings)", () => {
   it("parses and defaults", () => {
-    expect(parseInput(listExecutionsSchema, {})).toEqual({ limit: 20 });
+    expect(parseInput(listExecutionsSchema, {})).toEqual({ order: "desc", limit: 20 });
+    expect(parseInput(listExecutionsSchema, { order: "asc" })).toEqual({ order: "asc", limit: 20 });
     expect(parseInput(listExecutionsSchema, { status: "running, failed", limit: "5", workflowId: uuid, startedAfter: "2026-01-01T00:00:00Z", startedBefore: "2026-01-02T00:00:00.123+02:00", cursor: "abc" }))
-      .toEqual({ status: ["running", "failed"], limit: 5, workflowId: uuid, startedAfter: "2026-01-01T00:00:00Z", startedBefore: "2026-01-02T00:00:00.123+02:00", cursor: "abc" });
+      .toEqual({ status: ["running", "failed"], order: "desc", limit: 5, workflowId: uuid, startedAfter: "2026-01-01T00:00:00Z", startedBefore: "2026-01-02T00:00:00.123+02:00", cursor: "abc" });
   });
 
   it("names each bad field", () => {
@@ -116,7 +117,8 @@ describe("listExecutionsSchema (query strings)", () => {
       expect(failure(() => parseInput(listExecutionsSchema, { limit })).paths).toEqual(["limit"]);
     }
     expect(parseInput(listExecutionsSchema, { limit: "100" }).limit).toBe(100);
-    expect(JSON.stringify(failure(() => parseInput(listExecutionsSchema, { order: "asc" })).error.issues)).toContain("order");
+    expect(JSON.stringify(failure(() => parseInput(listExecutionsSchema, { sort: "asc" })).error.issues)).toContain("sort");
+    expect(failure(() => parseInput(listExecutionsSchema, { order: "ASC" })).paths).toEqual(["order"]);
   });
 
   it("needs at least one status in a status list", () => {
