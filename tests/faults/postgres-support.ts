@@ -4,9 +4,8 @@
  * bounded; and the outcome tally the tests print and check.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { freePort, REPO_ROOT } from "../support/postgres.ts";
+import { devServerEnv, startCommand } from "../support/dev-server.ts";
 import { TEST_JWT_SECRET } from "../support/tokens.ts";
 
 export interface ServerProcess {
@@ -18,22 +17,10 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Variables of this process that must not reach the server. */
-const configVariables = [
-  "SUPABASE_DB_URL", "DATABASE_URL", "DB_POOL_SIZE", "SUPABASE_JWT_SECRET", "JWT_SECRET", "SUPABASE_JWKS_URL",
-  "SUPABASE_URL", "TEMPORAL_HTTP_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "WEBHOOK_SECRET",
-  "EXECUTION_RETENTION_DAYS", "PORT", "HOST", "DATA_DIR", "SEED_DEMO", "PG_NET_POLL_MS", "NODE_OPTIONS",
-  "START_TEMPORAL", "LOCAL_WEBHOOKS", "SWEEP_INTERVAL_MS", "SWEEP_RECHECK_SECONDS",
-];
-
 /** `npm start` (package.json's start script, local deno) with DATABASE_URL; resolves when /health answers 200. */
 export async function startNpmStart(databaseUrl: string, settings: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !configVariables.includes(key)) env[key] = value;
-  }
-  Object.assign(env, {
+  const env = devServerEnv({
     PORT: String(port),
     DATABASE_URL: databaseUrl,
     DB_POOL_SIZE: "8",
@@ -41,14 +28,10 @@ export async function startNpmStart(databaseUrl: string, settings: Record<string
     SEED_DEMO: "false",
     // No Temporal dev server, so nothing is kept in (or locks) the repository's DATA_DIR.
     START_TEMPORAL: "false",
-    NO_COLOR: "1",
-    DENO_NO_UPDATE_CHECK: "1",
-    STOP_ON_STDIN_EOF: "1",
     ...settings,
   });
-  const script: string = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts.start;
-  const [, ...args] = script.split(/\s+/); // "deno run -A ..."
-  const child: ChildProcess = spawn(join(REPO_ROOT, "node_modules", ".bin", "deno"), args, {
+  const [command, args] = startCommand();
+  const child: ChildProcess = spawn(command, args, {
     cwd: REPO_ROOT,
     env,
     stdio: ["pipe", "pipe", "pipe"],

@@ -7,11 +7,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, freePort, REPO_ROOT, type Sql } from "../support/postgres.ts";
 import { startTemporalDevServer, type TemporalDevServer } from "../support/temporal-server.ts";
 import { startTestWorker, type TestWorker } from "../support/temporal-worker.ts";
+import { devServerEnv, startCommand } from "../support/dev-server.ts";
 import { TEST_JWT_SECRET } from "../support/tokens.ts";
 import { createHttpTemporalGateway } from "../../shared/temporal/http-gateway.ts";
 import type { TemporalGateway } from "../../shared/temporal/gateway.ts";
@@ -37,9 +36,6 @@ export interface NpmStart {
   stop(): Promise<number | null>;
 }
 
-/** Variables of this process that must not reach the server. */
-const configVariables = /^(SUPABASE_|DATABASE_URL$|DB_POOL_SIZE$|JWT_SECRET$|TEMPORAL_|WEBHOOK_SECRET$|EXECUTION_RETENTION_DAYS$|STOP_ESCALATE_AFTER_SECONDS$|SWEEP_|PORT$|HOST$|DATA_DIR$|SEED_DEMO$|PG_NET_POLL_MS$|NODE_OPTIONS$|START_TEMPORAL$|LOCAL_WEBHOOKS$)/;
-
 export async function startWebhookRig(name: string): Promise<WebhookRig> {
   const dbName = `et_${name}_${randomUUID().slice(0, 8)}`;
   const url = await createMigratedDatabase(databaseUrl(), dbName);
@@ -59,9 +55,7 @@ export async function startWebhookRig(name: string): Promise<WebhookRig> {
   const servers: NpmStart[] = [];
 
   const startServer = async (): Promise<NpmStart> => {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !configVariables.test(key)) env[key] = value;
-    Object.assign(env, {
+    const env = devServerEnv({
       PORT: String(port),
       DATABASE_URL: url,
       DB_POOL_SIZE: "8",
@@ -72,13 +66,9 @@ export async function startWebhookRig(name: string): Promise<WebhookRig> {
       SWEEP_INTERVAL_MS: "0",
       PG_NET_POLL_MS: "500",
       SEED_DEMO: "false",
-      NO_COLOR: "1",
-      DENO_NO_UPDATE_CHECK: "1",
-      STOP_ON_STDIN_EOF: "1",
     });
-    const script: string = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts.start;
-    const [, ...args] = script.split(/\s+/); // "deno run -A ..."
-    const child: ChildProcess = spawn(join(REPO_ROOT, "node_modules", ".bin", "deno"), args, { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+    const [command, args] = startCommand();
+    const child: ChildProcess = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
     let output = "";
     const collect = (chunk: Buffer) => {
       output += chunk.toString();

@@ -31,22 +31,32 @@ const configVariables = [
   "START_TEMPORAL", "LOCAL_WEBHOOKS", "SWEEP_INTERVAL_MS", "SWEEP_RECHECK_SECONDS", "SWEEP_BUDGET_MS",
   "STOP_ESCALATE_AFTER_SECONDS", "LOG_LEVEL", "TEMPORAL_UI_URL", "STOP_ON_STDIN_EOF",
 ];
+const configPrefixes = ["SUPABASE_", "TEMPORAL_", "SWEEP_"];
+
+/**
+ * The environment `npm start` gets in a test: this process's, without any of the server's own
+ * settings (so nothing of the developer's shell leaks in), plus the quiet defaults and `settings`.
+ */
+export function devServerEnv(settings: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    const isSetting = configVariables.includes(key) || configPrefixes.some((prefix) => key.startsWith(prefix));
+    if (value !== undefined && !isSetting) env[key] = value;
+  }
+  return { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", STOP_ON_STDIN_EOF: "1", ...settings };
+}
 
 /** package.json's "start" script with the local deno binary, as `npm start` runs it. */
-function startCommand(): [string, string[]] {
+export function startCommand(): [string, string[]] {
   const script: string = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).scripts.start;
   const [program, ...args] = script.split(/\s+/);
-  expect(program).toBe("deno");
+  if (program !== "deno") throw new Error(`package.json's start script runs ${program}, not deno`);
   return [join(REPO_ROOT, "node_modules", ".bin", "deno"), args];
 }
 
 export async function startDevServer(settings: Record<string, string>, timeoutMs = 90_000): Promise<DevServerProcess> {
   const port = await freePort();
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !configVariables.includes(key)) env[key] = value;
-  }
-  Object.assign(env, { PORT: String(port), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", STOP_ON_STDIN_EOF: "1", ...settings });
+  const env = devServerEnv({ PORT: String(port), ...settings });
   const [command, args] = startCommand();
   const child: ChildProcess = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
   let output = "";
