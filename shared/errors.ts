@@ -14,6 +14,7 @@ export const errorStatus = {
   terminal_execution: 409,
   immutable_field: 409,
   conflict: 409,
+  not_retryable: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal: 500,
@@ -93,6 +94,13 @@ export class ImmutableFieldError extends ExecutionError {
 export class ConflictError extends ExecutionError {
   constructor(message: string) {
     super("conflict", message);
+  }
+}
+
+/** A retry of an execution whose workflow the tracker cannot start (no registered Temporal type and task queue). */
+export class NotRetryableError extends ExecutionError {
+  constructor(message: string) {
+    super("not_retryable", message);
   }
 }
 
