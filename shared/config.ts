@@ -34,6 +34,11 @@ export interface Config {
   stopEscalateAfterSeconds: number;
   /** Structured logs kept (LOG_LEVEL: error, warn, info or debug; default info); see shared/http/request-log.ts. */
   logLevel: LogLevel;
+  /**
+   * Alert endpoints may be http and private/loopback addresses (ALERTS_ALLOW_PRIVATE_URLS=1;
+   * `npm start` and the tests set it). Off (absent) by default: https to public addresses only (shared/alerts/url-policy.ts).
+   */
+  alertsAllowPrivateUrls?: true;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -105,6 +110,11 @@ export function loadConfig(env: EnvSource = processEnv): Config {
   const logLevel = logLevels.find((level) => level === levelText);
   if (!logLevel) problems.push(`LOG_LEVEL must be one of ${logLevels.join(", ")}, got "${read("LOG_LEVEL")}"`);
 
+  const allowPrivateText = read("ALERTS_ALLOW_PRIVATE_URLS")?.toLowerCase() ?? "0";
+  if (!["0", "1", "true", "false"].includes(allowPrivateText)) {
+    problems.push(`ALERTS_ALLOW_PRIVATE_URLS must be 1 or 0, got "${read("ALERTS_ALLOW_PRIVATE_URLS")}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -119,5 +129,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     sweepBudgetMs,
     stopEscalateAfterSeconds,
     logLevel: logLevel!,
+    ...(allowPrivateText === "1" || allowPrivateText === "true" ? { alertsAllowPrivateUrls: true as const } : {}),
   };
 }
