@@ -7,6 +7,7 @@
 /** The stable error codes of the API, with the HTTP status each one is answered with. */
 export const errorStatus = {
   validation_failed: 400,
+  too_many_matches: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -101,6 +102,13 @@ export class ConflictError extends ExecutionError {
 export class NotRetryableError extends ExecutionError {
   constructor(message: string) {
     super("not_retryable", message);
+  }
+}
+
+/** A bulk action whose filter matches more rows than one request may act on (shared/bulk/). */
+export class TooManyMatchesError extends ExecutionError {
+  constructor(readonly matched: number, readonly limit: number) {
+    super("too_many_matches", `the filter matches more than ${limit} executions (at least ${matched}); narrow it, e.g. by startedBefore`, { matched, limit });
   }
 }
 
