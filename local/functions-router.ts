@@ -7,6 +7,7 @@ import { REQUEST_ID_HEADER, requestIdOf } from "../shared/http/request-log.ts";
 import type { Runtime } from "../shared/http/runtime.ts";
 import { createApp as executionsCreate } from "../supabase/functions/executions-create/app.ts";
 import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
+import { createApp as executionsRetry } from "../supabase/functions/executions-retry/app.ts";
 import { createApp as executionsStats } from "../supabase/functions/executions-stats/app.ts";
 import { createApp as executionsUpdate } from "../supabase/functions/executions-update/app.ts";
 import { createApp as executionsWebhook } from "../supabase/functions/executions-webhook/app.ts";
@@ -21,6 +22,7 @@ export const functionFactories: Record<string, (runtime: Runtime) => { fetch: Fe
   "executions-update": executionsUpdate,
   "executions-list": executionsList,
   "executions-stats": executionsStats,
+  "executions-retry": executionsRetry,
   "executions-webhook": executionsWebhook,
   "timeout-sweeper": timeoutSweeper,
   workflows,

@@ -13,6 +13,7 @@ export { createCallerVerifier, serviceCaller, type VerifyCaller } from "./identi
 export { createExecutionService, type ExecutionService, type ExecutionServiceDeps } from "./service.ts";
 export { createWorkflowService, type WorkflowService, type WorkflowServiceDeps } from "./workflows.ts";
 export { dispatchExecution } from "./dispatch.ts";
+export { retryExecution, type RetryExecutionOptions, type RetryExecutionResult } from "./retry.ts";
 export { claimStopsOfTransaction, processStopFor, processStopRequests, type StopReport } from "./stops.ts";
 export { type PhaseReport, sweep, type SweeperDeps, type SweepOptions, type SweepReport } from "./sweeper.ts";
 export { handleExecutionWebhook } from "./webhook.ts";

@@ -16,6 +16,7 @@ import { type ErrorCode, errorStatus } from "../errors.ts";
 import * as s from "../schemas.ts";
 import type { ExecutionPage, ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
 import { webhookPayloadSchema } from "../webhook.ts";
+import { retryExecutionSchema } from "../retry-schemas.ts";
 
 /** The API's version (package.json's; tests/contract/document.test.ts checks they agree). */
 export const apiVersion = "0.1.0";
@@ -25,6 +26,7 @@ export const functionNames = [
   "executions-update",
   "executions-list",
   "executions-stats",
+  "executions-retry",
   "workflows",
   "executions-webhook",
   "timeout-sweeper",
@@ -136,6 +138,24 @@ const ops: Operation[] = [
     ok: { 200: { description: "The statistics (ExecutionStats), or with `bucket` the series (ExecutionStatsSeries).", schema: ["ExecutionStats", "ExecutionStatsSeries"] } },
   },
   {
+    fn: "executions-retry", method: "post", path: "/{id}", operationId: "retryExecution", auth: "caller", pathId: "execution id",
+    summary: "Retry an execution: a new run of the same workflow, with the same or an edited input",
+    description:
+      "A new execution of the original's workflow and owner (the service role retries for the original's owner), with its tags, metadata and timeout length, " +
+      "`retryOf` = the original, the original's `input` unless the body gives one; dispatched like a create without `temporalWorkflowId`: " +
+      "201 running, or 202 pending with a `message` when Temporal is unreachable (dispatched later by the sweeper). Any status may be retried, also a run started elsewhere, " +
+      "but only if the workflow has a registered Temporal type and task queue (else 409 `not_retryable`). " +
+      "`requestId` (or the `Idempotency-Key` header) makes it idempotent: the same one again for the same execution answers 200 with the retry it made, never a second run. " +
+      "The original lists its retries with `GET /executions-list?retryOf=<id>`.",
+    body: { schema: "RetryExecutionRequest", required: false },
+    ok: {
+      201: { description: "Created and started in Temporal.", schema: "Execution" },
+      200: { description: "The retry this requestId made before (an idempotent repeat).", schema: "Execution" },
+      202: { description: "Created pending: Temporal is unreachable; the sweeper dispatches it later.", schema: "QueuedExecution" },
+    },
+    errors: [404, 409],
+  },
+  {
     fn: "workflows", method: "post", path: "", operationId: "createWorkflow", auth: "caller",
     summary: "Create a workflow",
     description: "`temporalWorkflowType` and `taskQueue` together name a registered pair (GET /workflows/types): the tracker can then start its runs.",
@@ -213,6 +233,7 @@ function componentSchemas(): Record<string, z.ZodType> {
   return {
     CreateExecutionRequest: s.createExecutionSchema,
     UpdateExecutionRequest: s.updateExecutionSchema,
+    RetryExecutionRequest: retryExecutionSchema,
     CreateWorkflowRequest: s.createWorkflowSchema,
     UpdateWorkflowRequest: s.updateWorkflowSchema,
     RegisterWorkflowTypeRequest: s.registerWorkflowTypeSchema,
@@ -237,6 +258,7 @@ function componentSchemas(): Record<string, z.ZodType> {
 const byId = (operationId: string) => ({ operationId, parameters: { id: "$response.body#/id" } });
 const linksFrom: Record<string, JsonObject> = {
   createExecution: { GetExecution: byId("getExecution"), DeleteExecution: byId("deleteExecution") },
+  retryExecution: { GetExecution: byId("getExecution"), DeleteExecution: byId("deleteExecution") },
   getExecution: { DeleteExecution: byId("deleteExecution") },
   createWorkflow: { GetWorkflow: byId("getWorkflow"), UpdateWorkflow: byId("updateWorkflow"), DeleteWorkflow: byId("deleteWorkflow") },
   updateWorkflow: { GetWorkflow: byId("getWorkflow"), DeleteWorkflow: byId("deleteWorkflow") },
@@ -268,7 +290,7 @@ const errorDescriptions: Record<number, string> = {
   401: "unauthorized: a missing, malformed, forged or expired token (or, for the internal functions, neither the webhook secret nor the service role).",
   403: "forbidden: not allowed for this caller (a user naming another user, a service-role-only operation).",
   404: "not_found: no such row for this caller (other users' rows look exactly like missing ones).",
-  409: "invalid_transition, terminal_execution, immutable_field or conflict.",
+  409: "invalid_transition, terminal_execution, immutable_field, conflict or not_retryable.",
   413: "payload_too_large: the body is over 1 MiB.",
   415: "unsupported_media_type: the body is not application/json.",
   500: "internal: anything else; details are logged with the request id, never returned.",
