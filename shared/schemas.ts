@@ -467,7 +467,11 @@ export const sweepReportResponseSchema = z.strictObject({
   }),
   redispatch: z.strictObject({ ...phaseReport, started: counter, rejected: counter }),
   stops: z.strictObject({ ...phaseReport, sent: counter, requests: stopReportResponseSchema.nullable() }),
-  retention: z.strictObject({ ...phaseReport, deleted: counter }),
+  retention: z.strictObject({
+    ...phaseReport,
+    deleted: counter.meta({ description: "Terminal executions deleted (their runs stay counted in the statistics)." }),
+    deletedByOwnerPolicy: counter.meta({ description: "Of those, deleted under their owner's retention policy rather than the global period." }),
+  }),
 }).meta({ id: "SweepReport" });
 
 /** The error body of every 4xx/5xx a function answers (shared/http/app.ts), for the codes of one HTTP status. */

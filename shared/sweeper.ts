@@ -11,7 +11,9 @@
  *               Temporal workflow id is fixed per execution);
  *   stops       due stop requests (cancels, deadlines, deletes) are sent to Temporal and
  *               confirmed (shared/stops.ts `processStopRequests`, which backs off on its own);
- *   retention   optionally, terminal rows older than the retention period are deleted.
+ *   retention   terminal rows started longer ago than their retention period (the global
+ *               `retentionDays`, or a shorter policy of their owner) are deleted in batches,
+ *               the statistics keeping their runs (shared/repository/retention.ts).
  *
  * Each phase handles each row on its own. A row that fails is counted in its phase's report,
  * logged with its id, backed off, and after `maxAttempts` parked with an errorMessage that says
@@ -30,6 +32,8 @@ import { dispatchExecution } from "./dispatch.ts";
 import { serviceCaller } from "./identity.ts";
 import { processStopRequests, type StopReport } from "./stops.ts";
 import * as executions from "./repository/executions.ts";
+import * as retention from "./repository/retention.ts";
+import type { PrunedRow, RetentionCursor } from "./repository/retention.ts";
 import * as repo from "./repository/sweeper.ts";
 import type { ClaimedRow, ClaimScope, OverdueRow, Outcome, SweepPhase } from "./repository/sweeper.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
@@ -53,7 +57,10 @@ export interface SweepOptions {
   recheckAfterSeconds?: number;
   /** Pending rows older than this are dispatched again. */
   redispatchAfterSeconds?: number;
-  /** Delete terminal executions completed longer ago than this; null keeps them. */
+  /**
+   * Delete terminal executions started longer ago than this (EXECUTION_RETENTION_DAYS); null
+   * keeps them, except where an owner's policy (public.execution_retention_policies) is set.
+   */
   retentionDays?: number | null;
   /** Temporal calls in flight at once. */
   concurrency?: number;
@@ -122,7 +129,10 @@ export interface SweepReport {
     requests: StopReport | null;
   };
   retention: PhaseReport & {
+    /** Terminal rows deleted (their runs stay counted in the statistics). */
     deleted: number;
+    /** Of those, deleted under their owner's policy (public.execution_retention_policies) rather than the global period. */
+    deletedByOwnerPolicy: number;
   };
 }
 
@@ -160,7 +170,7 @@ const phases: [PhaseName, (run: SweepRun) => Promise<void>][] = [
   ["reconcile", adoptClosedRuns],
   ["redispatch", redispatchPendingRows],
   ["stops", sendStops],
-  ["retention", deleteExpiredRows],
+  ["retention", pruneExpiredRows],
 ];
 
 export async function sweep(deps: SweeperDeps, options: SweepOptions = {}): Promise<SweepReport> {
@@ -248,17 +258,33 @@ async function sendStops(run: SweepRun): Promise<void> {
   if (!run.hasTime() && (await run.inServiceTx((tx) => repo.countDueStops(tx, 1))) > 0) report.stoppedBy = "budget";
 }
 
-async function deleteExpiredRows(run: SweepRun): Promise<void> {
-  const retentionDays = run.options.retentionDays;
-  if (retentionDays === null) return;
+/**
+ * Terminal rows older than their retention period (by started_at), deleted without being
+ * subtracted from the statistics: first those of owners whose policy is shorter than the
+ * global period, then every row past the global period, resuming after the last row deleted.
+ */
+async function pruneExpiredRows(run: SweepRun): Promise<void> {
+  const globalDays = run.options.retentionDays;
   const report = run.report.retention;
   await run.inBatches("retention", async () => {
-    const deleted = await run.batchOrEachRow<string>("retention", {
-      batch: (tx, scope) => repo.deleteExpired(tx, retentionDays, scope),
-      ids: (tx, scope) => repo.expiredIds(tx, retentionDays, scope),
+    const pruned = await run.batchOrEachRow<PrunedRow>("retention", {
+      batch: async (tx, scope) => (await retention.markAsPruning(tx), await retention.pruneByPolicy(tx, globalDays, scope)),
+      ids: (tx, scope) => retention.expiredByPolicyIds(tx, globalDays, scope),
     });
-    report.deleted += deleted.rows.length;
-    return deleted.full;
+    report.deleted += pruned.rows.length;
+    report.deletedByOwnerPolicy += pruned.rows.length;
+    return pruned.full;
+  });
+  if (globalDays === null || report.stoppedBy) return;
+  let after: RetentionCursor | null = null;
+  await run.inBatches("retention", async () => {
+    const pruned = await run.batchOrEachRow<PrunedRow>("retention", {
+      batch: async (tx, scope) => (await retention.markAsPruning(tx), await retention.pruneExpired(tx, globalDays, after, scope)),
+      ids: (tx, scope) => retention.expiredIds(tx, globalDays, after, scope),
+    });
+    after = pruned.rows.at(-1) ?? after;
+    report.deleted += pruned.rows.length;
+    return pruned.full;
   });
 }
 
@@ -328,7 +354,7 @@ class SweepRun {
       reconcile: { ...phase(), completed: 0, failed: 0, cancelled: 0, timed_out: 0, stillRunning: 0, unknownToTemporal: 0 },
       redispatch: { ...phase(), started: 0, rejected: 0 },
       stops: { ...phase(), sent: 0, requests: null },
-      retention: { ...phase(), deleted: 0 },
+      retention: { ...phase(), deleted: 0, deletedByOwnerPolicy: 0 },
     };
   }
 
@@ -535,7 +561,7 @@ class SweepRun {
       reconcile: (tx) => repo.countDueLive(tx, { phase: "reconcile", olderThanSeconds: recheckAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
       redispatch: (tx) => repo.countDueLive(tx, { phase: "redispatch", olderThanSeconds: redispatchAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
       stops: (tx) => repo.countDueStops(tx, leftCountLimit),
-      retention: retentionDays === null ? null : (tx) => repo.countExpired(tx, retentionDays, leftCountLimit),
+      retention: (tx) => retention.countExpired(tx, retentionDays, leftCountLimit),
     };
     for (const [name] of phases) {
       const count = counts[name];

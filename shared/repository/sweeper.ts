@@ -1,8 +1,8 @@
 /**
  * The SQL of the timeout sweeper (shared/sweeper.ts): its claims, leases, adoption of
- * Temporal's outcome, retention, and the per-row failure bookkeeping of
- * public.execution_sweep_failures (migration 20261201000400). One statement per function;
- * every function runs inside a service-role transaction (db.ts `withCaller`).
+ * Temporal's outcome, and the per-row failure bookkeeping of public.execution_sweep_failures
+ * (migration 20261201000400); its retention step is repository/retention.ts. One statement per
+ * function; every function runs inside a service-role transaction (db.ts `withCaller`).
  *
  * Claims take rows with `for update skip locked`, so concurrent sweepers never handle the
  * same row, and skip rows a phase has backed off or parked. Each claim can take one batch, or
@@ -44,8 +44,8 @@ export interface OverdueRow {
 // deno-lint-ignore no-explicit-any
 type Row = Record<string, any>;
 
-/** Not backed off or parked by `phase`, and not among this run's failures. */
-const eligible = (tx: Tx, phase: SweepPhase, scope: Pick<ClaimScope, "skip" | "id">) => tx`
+/** Not backed off or parked by `phase`, and not among this run's failures (also repository/retention.ts). */
+export const eligible = (tx: Tx, phase: SweepPhase, scope: Pick<ClaimScope, "skip" | "id">) => tx`
   not exists (select from public.execution_sweep_failures f
                where f.execution_id = e.id and f.phase = ${phase}
                  and (f.parked_at is not null or f.retry_at > now()))
@@ -69,11 +69,6 @@ const dueLive = (tx: Tx, phase: "reconcile" | "redispatch", olderThanSeconds: nu
   and coalesce(e.temporal_checked_at, e.started_at) < now() - make_interval(secs => ${olderThanSeconds})
   and (e.temporal_checked_at is null or e.temporal_checked_at < now() - make_interval(secs => ${leaseSeconds}))
   and ${eligible(tx, phase, scope)}`;
-
-const expired = (tx: Tx, retentionDays: number, scope: Pick<ClaimScope, "skip" | "id">) => tx`
-  e.status in ('completed', 'failed', 'cancelled', 'timed_out')
-  and e.completed_at < now() - make_interval(days => ${retentionDays})
-  and ${eligible(tx, "retention", scope)}`;
 
 // ---------------------------------------------------------------------------------------------
 // Deadlines
@@ -219,36 +214,6 @@ export async function adoptOutcome(tx: Tx, id: string, outcome: Outcome): Promis
      where id = ${id} and status = 'running' and stop_requested_at is null
     returning id`;
   return updated.length > 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Retention
-// ---------------------------------------------------------------------------------------------
-
-/** Deletes terminal rows that ended more than `retentionDays` ago; returns the ids deleted. */
-export async function deleteExpired(tx: Tx, retentionDays: number, scope: ClaimScope): Promise<string[]> {
-  const rows = await tx<Row[]>`
-    delete from public.workflow_executions
-     where id in (
-       select e.id from public.workflow_executions e
-        where ${expired(tx, retentionDays, scope)}
-        limit ${scope.limit}
-        for update of e skip locked)
-    returning id`;
-  return rows.map((row) => row.id);
-}
-
-export async function expiredIds(tx: Tx, retentionDays: number, scope: ClaimScope): Promise<string[]> {
-  const rows = await tx<Row[]>`
-    select e.id from public.workflow_executions e where ${expired(tx, retentionDays, scope)} limit ${scope.limit}`;
-  return rows.map((row) => row.id);
-}
-
-export async function countExpired(tx: Tx, retentionDays: number, upTo: number): Promise<number> {
-  const [row] = await tx<Row[]>`
-    select count(*)::int as n from (
-      select from public.workflow_executions e where ${expired(tx, retentionDays, { skip: [] })} limit ${upTo}) due`;
-  return row.n;
 }
 
 // ---------------------------------------------------------------------------------------------

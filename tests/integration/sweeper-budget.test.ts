@@ -181,7 +181,7 @@ describe("a backlog larger than one time budget", () => {
              count(*) filter (where id = any(${sql.array(ids.overdueRuns)}::uuid[]) and status = 'timed_out')::int as runs_timed_out,
              count(*) filter (where id = any(${sql.array(ids.closedRuns)}::uuid[]) and status = 'completed')::int as adopted,
              count(*) filter (where id = any(${sql.array(ids.pending)}::uuid[]) and status = 'running' and temporal_run_id is not null)::int as dispatched,
-             count(*) filter (where status = 'completed' and completed_at < now() - interval '30 days')::int as expired_left
+             count(*) filter (where status = 'completed' and started_at < now() - interval '30 days')::int as expired_left
         from public.workflow_executions`;
     expect(rows).toEqual({
       reported_timed_out: backlog.overdueReported, runs_timed_out: backlog.overdueRuns, adopted: backlog.closedRuns, dispatched: backlog.pending, expired_left: 0,

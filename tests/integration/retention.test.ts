@@ -1,0 +1,224 @@
+/**
+ * Retention that keeps history (issue 11; docs/architecture.md §5.6): the sweeper's retention
+ * step deletes terminal executions by the age of started_at, globally (`retentionDays`) and per
+ * owner (public.execution_retention_policies, which can only shorten: least(policy, global)),
+ * in bounded batches that never wait for a writer, each found through an index, and without
+ * taking the pruned runs out of the statistics.
+ *
+ * Real PostgreSQL, a database of its own: the global period deletes every owner's old rows, and
+ * the plan test needs planner statistics nobody else moves. No Temporal: pruning terminal rows
+ * must not need it (and must create no stop request that would).
+ */
+import { randomUUID } from "node:crypto";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withCaller } from "../../shared/db.ts";
+import * as retention from "../../shared/repository/retention.ts";
+import { sweep, type SweepOptions } from "../../shared/sweeper.ts";
+import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, serviceCaller, type Sql } from "../support/postgres.ts";
+
+const dbName = `et_retention_${randomUUID().slice(0, 8)}`;
+let url: string;
+let sql: Sql;
+const logged: string[] = [];
+const log = (message: string, error?: unknown) => logged.push(`${message} ${error ?? ""}`);
+
+const day = 86_400_000;
+const terminalStatuses = ["completed", "failed", "cancelled", "timed_out"] as const;
+
+beforeAll(async () => {
+  url = await createMigratedDatabase(databaseUrl(), dbName);
+  sql = connect(url);
+}, 300_000);
+
+afterAll(async () => {
+  await sql?.end({ timeout: 1 });
+  await dropDatabase(databaseUrl(), dbName);
+});
+
+/** Sweeps (no Temporal) until nothing is left; returns every report. */
+async function sweepUntilDone(options: SweepOptions) {
+  const reports = [];
+  for (let i = 0; i < 100; i++) {
+    const report = await sweep({ sql, temporal: null, log }, options);
+    reports.push(report);
+    if (report.complete) return reports;
+  }
+  throw new Error("the sweeper never completed");
+}
+
+/** One row per age (days before now), with the given status; returns the ids by age. */
+async function seedAges(owner: string, workflow: string, ages: number[], status: string, extra: Record<string, unknown> = {}) {
+  const ids = new Map<number, string>();
+  for (const age of ages) {
+    const startedAt = new Date(Date.now() - age * day);
+    const terminal = status !== "running" && status !== "pending";
+    const [row] = await sql`
+      insert into public.workflow_executions ${sql({
+        workflow_id: workflow, created_by: owner, status, started_at: startedAt.toISOString(),
+        ...(terminal ? { completed_at: new Date(startedAt.getTime() + 1000).toISOString(), duration_ms: "1000" } : {}),
+        ...extra,
+      } as unknown as Record<string, string>)}
+      returning id`;
+    ids.set(age, row.id);
+  }
+  return ids;
+}
+
+/** `rows` expired rows of `owner`, set-based: started 40 to 60 days ago, every terminal status. */
+async function seedExpired(owner: string, workflow: string, rows: number) {
+  await sql`
+    insert into public.workflow_executions (workflow_id, created_by, status, started_at, completed_at, duration_ms)
+    select ${workflow}, ${owner}, (${terminalStatuses as unknown as string[]}::text[])[1 + i % 4],
+           now() - interval '40 days' - i * interval '7 minutes', now() - interval '40 days' - i * interval '7 minutes' + interval '2 seconds', 2000
+      from generate_series(1, ${rows}) i`;
+}
+
+const remaining = async (ids: Iterable<string>) =>
+  (await sql`select id from public.workflow_executions where id = any(${[...ids]}::uuid[])`).map((row) => row.id as string).sort();
+
+const setPolicy = (owner: string, days: number) =>
+  sql`insert into public.execution_retention_policies (created_by, retention_days) values (${owner}, ${days})
+      on conflict (created_by) do update set retention_days = excluded.retention_days, updated_at = now()`;
+
+describe("who keeps what", () => {
+  it("deletes terminal rows past the global period, or past a shorter policy of their owner; a longer policy keeps no more than the global", async () => {
+    const [plain, short, long] = [await createUser(sql), await createUser(sql), await createUser(sql)];
+    await setPolicy(short, 7);
+    await setPolicy(long, 90); // longer than the global 30: least(90, 30)
+    const ages = [3, 8, 20, 29, 31, 45, 120];
+    const rows = new Map<string, Map<number, string>>();
+    const live = new Map<string, string[]>();
+    for (const owner of [plain, short, long]) {
+      const workflow = await createWorkflow(sql, owner);
+      rows.set(owner, await seedAges(owner, workflow, ages, terminalStatuses[ages.length % 4]));
+      // Live rows never go, however old.
+      live.set(owner, [...(await seedAges(owner, workflow, [45, 120], "running")).values(), ...(await seedAges(owner, workflow, [200], "pending")).values()]);
+    }
+
+    const reports = await sweepUntilDone({ retentionDays: 30 });
+    const kept = (owner: string, days: number[]) => days.map((age) => rows.get(owner)!.get(age)!).sort();
+    const all = (owner: string) => [...rows.get(owner)!.values(), ...live.get(owner)!];
+    expect(await remaining(all(plain))).toEqual([...kept(plain, [3, 8, 20, 29]), ...live.get(plain)!].sort());
+    expect(await remaining(all(short))).toEqual([...kept(short, [3]), ...live.get(short)!].sort());
+    expect(await remaining(all(long))).toEqual([...kept(long, [3, 8, 20, 29]), ...live.get(long)!].sort());
+
+    const deleted = reports.reduce((n, report) => n + report.retention.deleted, 0);
+    const byPolicy = reports.reduce((n, report) => n + report.retention.deletedByOwnerPolicy, 0);
+    expect(deleted).toBe(3 + 6 + 3);
+    expect(byPolicy).toBe(6); // the policy pass runs first: all of short's; the global pass the rest past 30 days
+    expect(reports.at(-1)!.retention.failures).toBe(0);
+  });
+
+  it("without a global period, only the owners with a policy lose rows", async () => {
+    const [plain, withPolicy] = [await createUser(sql), await createUser(sql)];
+    await setPolicy(withPolicy, 10);
+    const ages = [5, 15, 400];
+    const plainRows = await seedAges(plain, await createWorkflow(sql, plain), ages, "failed");
+    const policyRows = await seedAges(withPolicy, await createWorkflow(sql, withPolicy), ages, "completed");
+
+    const reports = await sweepUntilDone({ retentionDays: null });
+    expect(await remaining(plainRows.values())).toEqual([...plainRows.values()].sort());
+    expect(await remaining(policyRows.values())).toEqual([policyRows.get(5)!]);
+    expect(reports.reduce((n, report) => n + report.retention.deletedByOwnerPolicy, 0)).toBe(2);
+  });
+
+  it("deletes acted-on terminal rows without a tombstone, a stop request or a webhook", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner, { temporalWorkflowType: "completesWorkflow", taskQueue: "retention" });
+    const ids: string[] = [];
+    for (const status of terminalStatuses) {
+      // Registered by the service role (superuser here): a run the tracker acts on in Temporal.
+      ids.push(...(await seedAges(owner, workflow, [50], status, { temporal_workflow_id: `retention-${randomUUID()}` })).values());
+    }
+    expect((await sql`select count(*)::int as n from public.workflow_executions where id = any(${ids}::uuid[]) and temporal_link <> 'reported'`)[0].n).toBe(4);
+    const [before] = await sql`select (select count(*) from public.execution_stop_requests)::int as stops, (select count(*) from net.http_request_queue)::int as webhooks`;
+
+    await sweepUntilDone({ retentionDays: 30 });
+    expect(await remaining(ids)).toEqual([]);
+    const [after] = await sql`select (select count(*) from public.execution_stop_requests)::int as stops, (select count(*) from net.http_request_queue)::int as webhooks`;
+    expect(after).toEqual(before);
+    expect((await sql`select count(*)::int as n from public.execution_stop_requests where execution_id = any(${ids}::uuid[])`)[0].n).toBe(0);
+  });
+});
+
+describe("batches, budget and resume", () => {
+  it("deletes at most batchSize rows per batch and maxBatches batches per run, says what it left, and the next runs finish it", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner);
+    const total = 2_345;
+    await seedExpired(owner, workflow, total);
+    const options = { retentionDays: 30, batchSize: 100, maxBatches: 4 };
+
+    const first = await sweep({ sql, temporal: null, log }, options);
+    expect(first.complete).toBe(false);
+    expect(first.retention.stoppedBy).toBe("max_batches");
+    expect(first.retention.deleted).toBe(400);
+    expect(first.retention.left).toBe(total - 400);
+
+    const rest = await sweepUntilDone(options);
+    const deleted = rest.reduce((n, report) => n + report.retention.deleted, first.retention.deleted);
+    expect(deleted).toBe(total); // each row deleted exactly once over the runs
+    for (const report of rest) expect(report.retention.deleted).toBeLessThanOrEqual(400);
+    expect(rest.at(-1)!.retention).toMatchObject({ stoppedBy: null, left: 0 });
+    expect((await sql`select count(*)::int as n from public.workflow_executions where created_by = ${owner}`)[0].n).toBe(0);
+  });
+
+  it("stops inside its time budget and resumes", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner);
+    const total = 3_000;
+    await seedExpired(owner, workflow, total);
+    // 100 ms for all five phases: the retention phase gets a fraction of it, one 50-row batch at a time.
+    const reports = await sweepUntilDone({ retentionDays: 30, batchSize: 50, budgetMs: 100 });
+    expect(reports.length).toBeGreaterThan(1);
+    expect(reports.slice(0, -1).every((report) => report.retention.stoppedBy === "budget" && report.retention.left > 0)).toBe(true);
+    expect(reports.reduce((n, report) => n + report.retention.deleted, 0)).toBe(total);
+    console.log(`retention: ${total} rows in ${reports.length} runs of 100 ms, ${reports.map((r) => r.retention.deleted).join(" ")}`);
+  });
+});
+
+describe("never in a writer's way", () => {
+  it("a batch held open blocks no create, update or other sweeper (every wait would hit lock_timeout)", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner);
+    await seedExpired(owner, workflow, 300);
+    const [liveRow] = (await seedAges(owner, workflow, [1], "running")).values();
+    const pruner = connect(url, { max: 1 });
+    const writer = connect(url, { max: 1 });
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let firstBatch: string[] = [];
+      let holding!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const batch = withCaller(pruner, serviceCaller(), async (tx) => {
+        await retention.markAsPruning(tx);
+        firstBatch = (await retention.pruneExpired(tx, 30, null, { limit: 200, skip: [] })).map((row) => row.id);
+        holding();
+        await released; // the batch's locks are held until the writers are done
+      });
+      await held;
+      expect(firstBatch).toHaveLength(200);
+
+      const writes = await writer.begin(async (tx) => {
+        await tx`set local lock_timeout = '3s'`;
+        const [created] = await tx`
+          insert into public.workflow_executions (workflow_id, created_by, status) values (${workflow}, ${owner}, 'running') returning id`;
+        await tx`update public.workflow_executions set status = 'completed', completed_at = now(), duration_ms = 5 where id = ${liveRow}`;
+        // Another sweeper's batch takes the other rows, skipping the locked ones without waiting.
+        await tx`select set_config('execution_tracker.prune', 'on', true)`;
+        const other = await retention.pruneExpired(tx as unknown as postgres.Sql, 30, null, { limit: 1000, skip: [] });
+        return { created: created.id as string, other: other.map((row) => row.id) };
+      });
+      release();
+      await batch;
+      expect(writes.created).toBeTruthy();
+      expect(writes.other).toHaveLength(100);
+      expect(writes.other.filter((id) => firstBatch.includes(id))).toEqual([]);
+    } finally {
+      await pruner.end({ timeout: 1 });
+      await writer.end({ timeout: 1 });
+    }
+  });
+});
