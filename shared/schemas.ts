@@ -385,14 +385,20 @@ export const executionStatsResponseSchema = z.strictObject({
   avgDurationMs: z.number().nonnegative().nullable(),
   p50DurationMs: z.number().nonnegative().nullable(),
   p95DurationMs: z.number().nonnegative().nullable(),
+  history: z.strictObject({
+    includesPruned: z.boolean().meta({ description: "Whether the numbers count runs that retention has deleted (they keep counting after the rows are gone)." }),
+    prunedExecutions: z.number().int().nonnegative().meta({ description: "How many of the counted runs were deleted by retention." }),
+    prunedBefore: responseTimestamp.nullable().meta({ description: "Every pruned run counted started before this instant (the end of its UTC hour); null when none is counted." }),
+  }).meta({ id: "StatsHistory", description: "Which numbers include runs deleted by retention. Runs in the partial edge hours of a range are read from the rows, so pruned ones there are not counted." }),
 }).meta({ id: "ExecutionStats" });
 
 /** GET /executions-stats?bucket=hour|day: every bucket of the range, oldest first, empty ones included. */
 export const executionStatsSeriesResponseSchema = z.strictObject({
   bucket: z.enum(["hour", "day"]),
-  buckets: z.array(executionStatsResponseSchema.extend({
+  buckets: z.array(executionStatsResponseSchema.omit({ history: true }).extend({
     start: responseTimestamp.meta({ description: "The bucket's UTC start (also for a partial first or last bucket, which counts only the executions inside the range)." }),
   })),
+  history: executionStatsResponseSchema.shape.history,
 }).meta({ id: "ExecutionStatsSeries" });
 
 export const workflowResponseSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { type Sql, type Tx, withCaller } from "./db.ts";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import { resolveOwner } from "./identity.ts";
 import * as repo from "./repository/executions.ts";
-import { readStats, readStatsSeries, type StatsRow } from "./repository/stats.ts";
+import { readStats, readStatsSeries, type StatsRow, statsHistory } from "./repository/stats.ts";
 import { findWorkflow } from "./repository/workflows.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
@@ -187,7 +187,11 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   async function getTimeSeries(filter: StatsSeriesFilter): Promise<ExecutionStatsSeries> {
     const range = seriesRange(filter, new Date());
     const rows = await inCallerTx((tx) => readStatsSeries(tx, { ...filter, ...range }));
-    return { bucket: filter.bucket, buckets: rows.map((row) => ({ start: row.bucket_start, ...toStats(row) })) };
+    const buckets = rows.map((row) => {
+      const { history: _, ...numbers } = toStats(row);
+      return { start: row.bucket_start, ...numbers };
+    });
+    return { bucket: filter.bucket, buckets, history: statsHistory(rows) };
   }
 
   return {
@@ -220,6 +224,7 @@ function toStats(row: StatsRow): ExecutionStats {
     avgDurationMs: row.avg_duration_ms,
     p50DurationMs: row.p50_duration_ms,
     p95DurationMs: row.p95_duration_ms,
+    history: statsHistory([row]),
   };
 }
 

@@ -114,6 +114,21 @@ export interface ExecutionStats {
   avgDurationMs: number | null;
   p50DurationMs: number | null;
   p95DurationMs: number | null;
+  /** Which numbers include runs deleted by retention (20261202000200). */
+  history: StatsHistory;
+}
+
+/**
+ * Retention deletes old runs but keeps them in the statistics: how many of the counted runs
+ * no longer exist as rows, and before when they started.
+ */
+export interface StatsHistory {
+  /** Whether any counted run has been pruned (prunedExecutions > 0). */
+  includesPruned: boolean;
+  /** How many of the counted runs were pruned. */
+  prunedExecutions: number;
+  /** Every pruned run counted started before this instant (the end of its UTC hour); null when none. */
+  prunedBefore: string | null;
 }
 
 /** A time-series bucket: UTC hours, or UTC days (24 hours). */
@@ -129,7 +144,7 @@ export interface StatsSeriesFilter {
 }
 
 /** One bucket: the stats of the executions that started in it (and inside the range). */
-export interface ExecutionStatsBucket extends ExecutionStats {
+export interface ExecutionStatsBucket extends Omit<ExecutionStats, "history"> {
   /** The bucket's UTC start (ISO 8601), also for a partial edge bucket. */
   start: string;
 }
@@ -138,6 +153,8 @@ export interface ExecutionStatsSeries {
   bucket: StatsBucket;
   /** Every bucket of the range, oldest first, empty ones included (zeros, nulls). */
   buckets: ExecutionStatsBucket[];
+  /** The pruned runs counted in all of the buckets. */
+  history: StatsHistory;
 }
 
 // ---------------------------------------------------------------------------------------------
