@@ -14,6 +14,7 @@
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import * as s from "../schemas.ts";
+import * as bulk from "../bulk/schemas.ts";
 import type { ExecutionPage, ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
 import { webhookPayloadSchema } from "../webhook.ts";
 import { retryExecutionSchema } from "../retry-schemas.ts";
@@ -30,6 +31,7 @@ export const functionNames = [
   "workflows",
   "executions-webhook",
   "timeout-sweeper",
+  "executions-bulk",
 ] as const;
 export type FunctionName = (typeof functionNames)[number];
 
@@ -226,6 +228,41 @@ const ops: Operation[] = [
     body: { schema: "SweepOptions", required: false },
     ok: { 200: { description: "The sweep's report.", schema: "SweepReport" } },
   },
+  {
+    fn: "executions-bulk", method: "post", path: "", operationId: "createBulkAction", auth: "caller",
+    summary: "Cancel, retry or delete every execution of a list filter (or count them: dryRun)",
+    description:
+      "`dryRun: true`: 200 `{matched}` (exact up to 100,000), nothing changes. Otherwise the matched rows (at most 100,000: else 400 `too_many_matches`, nothing written) are fixed now " +
+      "and processed in batches of 500, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. " +
+      "A cancel requests the stop of each live run (sent to Temporal once by the sweeper's stop phase; `reported` runs end at once), a delete deletes (a live run is terminated), " +
+      "a retry starts a new run of each (idempotent per action and row). The same `requestId` again: 200 with the same action (409 when its action or filter differ).",
+    body: { schema: "BulkActionRequest", required: true },
+    ok: {
+      202: { description: "Accepted: the new action.", schema: "BulkAction" },
+      200: { description: "A dry run's count, or the action this requestId made before.", schema: ["BulkDryRun", "BulkAction"] },
+    },
+    errors: [403, 409],
+  },
+  {
+    fn: "executions-bulk", method: "get", path: "", operationId: "listBulkActions", auth: "caller",
+    summary: "The caller's most recent bulk actions, newest first",
+    query: bulk.listBulkActionsSchema,
+    queryNotes: { userId: "Service role only: one owner's actions." },
+    ok: { 200: { description: "The actions.", schema: "BulkActionList" } },
+    errors: [403],
+  },
+  {
+    fn: "executions-bulk", method: "get", path: "/{id}", operationId: "getBulkAction", auth: "caller", pathId: "bulk action id",
+    summary: "One bulk action and its progress (404 when not the caller's)",
+    ok: { 200: { description: "The action.", schema: "BulkAction" } },
+    errors: [404],
+  },
+  {
+    fn: "executions-bulk", method: "post", path: "/process", operationId: "processBulkActions", auth: "internal",
+    summary: "Work on unfinished bulk actions for a time budget (internal: pg_net and pg_cron)",
+    body: { schema: "BulkProcessOptions", required: false },
+    ok: { 200: { description: "What this run did.", schema: "BulkProcessReport" } },
+  },
 ];
 
 /** Component schemas: request bodies (the handlers' own schemas) and responses. */
@@ -251,6 +288,12 @@ function componentSchemas(): Record<string, z.ZodType> {
     WorkflowTypeRemoved: s.workflowTypeRemovedResponseSchema,
     WebhookResult: s.webhookResultResponseSchema,
     SweepReport: s.sweepReportResponseSchema,
+    BulkActionRequest: bulk.bulkActionRequestSchema,
+    BulkProcessOptions: bulk.processBulkOptionsSchema,
+    BulkAction: bulk.bulkActionResponseSchema,
+    BulkDryRun: bulk.bulkDryRunResponseSchema,
+    BulkActionList: bulk.bulkActionListResponseSchema,
+    BulkProcessReport: bulk.bulkProcessReportResponseSchema,
   };
 }
 
