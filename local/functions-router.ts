@@ -3,11 +3,8 @@
  * does: the prefix is stripped and the request goes to that function's handler. Used by the
  * local dev server (`npm start`) and the end-to-end tests, both on Deno.
  */
-import { getPath } from "hono/utils/url";
 import { REQUEST_ID_HEADER, requestIdOf } from "../shared/http/request-log.ts";
 import type { Runtime } from "../shared/http/runtime.ts";
-import { createApp as alerts } from "../supabase/functions/alerts/app.ts";
-import { createApp as alertsDeliver } from "../supabase/functions/alerts-deliver/app.ts";
 import { createApp as executionsBulk } from "../supabase/functions/executions-bulk/app.ts";
 import { createApp as executionsCreate } from "../supabase/functions/executions-create/app.ts";
 import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
@@ -30,28 +27,23 @@ export const functionFactories: Record<string, (runtime: Runtime) => { fetch: Fe
   "executions-bulk": executionsBulk,
   "executions-webhook": executionsWebhook,
   "timeout-sweeper": timeoutSweeper,
-  alerts,
-  "alerts-deliver": alertsDeliver,
   workflows,
 };
 
 export function createFunctionsRouter(runtime: Runtime): FetchHandler {
   const handlers = new Map(Object.entries(functionFactories).map(([name, factory]) => [name, factory(runtime).fetch]));
-  // The request goes to its function as is: each function app drops the `/functions/v1`
-  // prefix itself (shared/http/app.ts functionPath), so no Request is copied (a copy costs
-  // as much CPU as the routing, and its signal follows the original's).
   return (request) => {
-    const path = getPath(request);
-    const handler = path.startsWith(prefix) ? handlers.get(path.slice(prefix.length).split("/", 1)[0]) : undefined;
+    const url = new URL(request.url);
+    const match = /^\/functions\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    const handler = match && handlers.get(match[1]);
     if (!handler) {
       const requestId = requestIdOf(request.headers.get(REQUEST_ID_HEADER));
-      return Response.json({ error: { code: "not_found", message: `no function at ${path}`, requestId } }, {
+      return Response.json({ error: { code: "not_found", message: `no function at ${url.pathname}`, requestId } }, {
         status: 404,
         headers: { [REQUEST_ID_HEADER]: requestId },
       });
     }
-    return handler(request);
+    url.pathname = `/${match[1]}${match[2] ?? ""}`;
+    return handler(new Request(url, request));
   };
 }
-
-const prefix = "/functions/v1/";
