@@ -56,6 +56,12 @@ const checkConstraints: Record<string, FieldIssue> = {
   workflow_executions_temporal_workflow_id_check: { path: "temporalWorkflowId", message: "must be 1 to 1000 characters" },
   workflow_executions_temporal_run_id_check: { path: "temporalRunId", message: "must be 1 to 1000 characters" },
   workflows_name_check: { path: "name", message: "must be 1 to 200 characters" },
+  // 20261202000100_execution_tags_metadata: the limits of shared/schemas.ts (tagLimits, metadataLimits).
+  workflow_executions_tags_valid: { path: "tags", message: "at most 10 distinct tags of 1 to 64 characters of A-Z a-z 0-9 _ . : / -, sorted, without duplicates" },
+  workflow_executions_metadata_valid: {
+    path: "metadata",
+    message: "a flat object of at most 16 keys ([A-Za-z0-9_-]{1,64}), each a string of at most 256 characters, a number or a boolean; at most 4096 bytes",
+  },
   workflows_temporal_workflow_type_check: { path: "temporalWorkflowType", message: "must be 1 to 255 characters" },
   workflows_task_queue_check: { path: "taskQueue", message: "must be 1 to 255 characters" },
 };
@@ -98,6 +104,7 @@ function translateIntegrityError(pg: PostgresErrorFields): Error | null {
     case "23505": // unique_violation
       return new ConflictError("an execution with this temporalWorkflowId already exists");
     case "23503": // foreign_key_violation: the workflow (or owner) does not exist for this caller
+      if (pg.constraint_name?.startsWith("workflow_executions_retry_of_")) return new NotFoundError("the execution to retry was not found");
       return new NotFoundError("workflow not found");
     case "42501": // insufficient_privilege, including RLS with-check failures
       return new NotFoundError("not found");

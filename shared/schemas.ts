@@ -17,6 +17,7 @@
 import { z } from "zod";
 import { type FieldIssue, ValidationError } from "./errors.ts";
 import { executionStatuses } from "./status.ts";
+import { normalizeTags } from "./repository/executions.ts";
 import type { Json } from "./types.ts";
 
 /** Any UUID-shaped id (Supabase user ids, gen_random_uuid()); not limited to one UUID version. */
@@ -166,6 +167,95 @@ const jsonValue = z.custom<Json>(() => true).superRefine((value, ctx) => {
   for (const issue of stringIssues(value)) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
 });
 
+// ---------------------------------------------------------------------------------------------
+// Tags and metadata (docs/architecture.md §5.1; the database checks the same:
+// public.execution_tags_are_valid, public.execution_metadata_is_valid)
+// ---------------------------------------------------------------------------------------------
+
+export const tagLimits = { maxTags: 10, pattern: /^[A-Za-z0-9_.:/-]{1,64}$/ } as const;
+export const metadataLimits = { maxKeys: 16, keyPattern: /^[A-Za-z0-9_-]{1,64}$/, maxStringLength: 256, maxBytes: 4096 } as const;
+
+const tag = z.string().regex(tagLimits.pattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : / -");
+const metadataKey = z.string().regex(metadataLimits.keyPattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+
+
+const tagSet = z.array(tag).max(100, "at most 100 entries")
+  .transform(normalizeTags)
+  .refine((tags) => tags.length <= tagLimits.maxTags, `at most ${tagLimits.maxTags} distinct tags`)
+  .meta({ description: `At most ${tagLimits.maxTags} distinct tags of 1-64 characters ([A-Za-z0-9_.:/-]); stored sorted, without duplicates.` });
+
+/**
+ * A JSON number as PostgreSQL's numeric prints it back (no exponent): `1e21` is stored as 22
+ * digits. Only its length matters here (the 4 KiB limit is on PostgreSQL's text).
+ */
+function plainDecimal(n: number): string {
+  const [mantissa, exponent = "0"] = String(n).split("e");
+  const sign = mantissa.startsWith("-") ? "-" : "";
+  const [whole, fraction = ""] = mantissa.replace("-", "").split(".");
+  const digits = whole + fraction;
+  const point = whole.length + Number(exponent);
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return sign + digits + "0".repeat(point - digits.length);
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+/** The size of `metadata::text` in PostgreSQL, in bytes (`{"k": v, ...}`). */
+export function metadataTextBytes(metadata: Record<string, string | number | boolean>): number {
+  const entries = Object.entries(metadata).map(([k, v]) => `${JSON.stringify(k)}: ${typeof v === "number" ? plainDecimal(v) : JSON.stringify(v)}`);
+  return new TextEncoder().encode(`{${entries.join(", ")}}`).length;
+}
+
+const metadataObject = z.record(
+  metadataKey,
+  z.union([
+    z.string().max(metadataLimits.maxStringLength, `a string value must be at most ${metadataLimits.maxStringLength} characters`),
+    z.number(),
+    z.boolean(),
+  ], { error: "must be a string, a number or a boolean" }),
+)
+  .refine((m) => Object.keys(m).length <= metadataLimits.maxKeys, `at most ${metadataLimits.maxKeys} keys`)
+  .refine((m) => metadataTextBytes(m) <= metadataLimits.maxBytes, `at most ${metadataLimits.maxBytes} bytes as JSON text`)
+  .meta({
+    description: `A flat object: at most ${metadataLimits.maxKeys} keys of 1-64 characters ([A-Za-z0-9_-]), each a string (at most ${metadataLimits.maxStringLength} characters), a number or a boolean; at most ${metadataLimits.maxBytes} bytes as JSON text.`,
+  });
+
+/** `tag=a,b` in a query string: rows with all of them. */
+const tagList = z.string()
+  .transform((value) => value.split(",").map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(tag).min(1, "name at least one tag").max(tagLimits.maxTags))
+  .transform(normalizeTags);
+
+/** `metadata.<key>=<value>` parameters, folded into one object by `foldMetadataParams`. */
+const metadataEquals = z.record(metadataKey, z.string().max(metadataLimits.maxStringLength))
+  .refine((m) => Object.keys(m).length <= metadataLimits.maxKeys, `at most ${metadataLimits.maxKeys} keys`);
+
+/**
+ * The query's `metadata.<key>=<value>` parameters as one `metadata` object (what the filter
+ * schemas read); every other parameter as it is. An empty key stays as `metadata.`, so the
+ * strict schema names it.
+ */
+export function foldMetadataParams(query: Record<string, string>): Record<string, unknown> {
+  const folded: Record<string, unknown> = {};
+  let metadata: Record<string, string> | undefined;
+  for (const [name, value] of Object.entries(query)) {
+    if (name.startsWith("metadata.") && name.length > "metadata.".length) (metadata ??= {})[name.slice("metadata.".length)] = value;
+    else folded[name] = value;
+  }
+  return metadata ? { ...folded, metadata } : folded;
+}
+
+/** The filter fields every list-like query takes (list, export, stats). */
+const filterFields = {
+  tag: tagList.optional(),
+  metadata: metadataEquals.optional(),
+  retryOf: id.optional(),
+};
+
+/** The query's `tag` as the filter's `tags`. */
+export function withTags<T extends { tag?: string[] }>({ tag, ...rest }: T): Omit<T, "tag"> & { tags?: string[] } {
+  return tag ? { ...rest, tags: tag } : rest;
+}
+
 export const createExecutionSchema = z.strictObject({
   workflowId: id,
   temporalWorkflowId: temporalId.optional(),
@@ -173,6 +263,8 @@ export const createExecutionSchema = z.strictObject({
   input: jsonValue.optional(),
   timeoutSeconds: z.number().int().positive().max(366 * 24 * 3600).optional(),
   userId: id.optional(),
+  tags: tagSet.optional(),
+  metadata: metadataObject.optional(),
 });
 
 export const updateExecutionSchema = z
@@ -185,6 +277,8 @@ export const updateExecutionSchema = z
     durationMs: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
     activitiesExecuted: z.number().int().nonnegative().max(maxInt32).optional(),
     temporalRunId: temporalId.optional(),
+    tags: tagSet.optional(),
+    metadata: metadataObject.optional(),
   })
   .refine((body) => (body.id === undefined) !== (body.temporalWorkflowId === undefined), {
     message: "give exactly one of id and temporalWorkflowId",
@@ -205,6 +299,7 @@ export const listExecutionsSchema = z.strictObject({
   workflowId: id.optional(),
   startedAfter: timestamp.optional(),
   startedBefore: timestamp.optional(),
+  ...filterFields,
   order: listOrder.default("desc"),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(512).optional(),
@@ -217,6 +312,7 @@ export const exportExecutionsSchema = z.strictObject({
   workflowId: id.optional(),
   startedAfter: timestamp.optional(),
   startedBefore: timestamp.optional(),
+  ...filterFields,
   order: listOrder.default("desc"),
 });
 
@@ -230,6 +326,7 @@ export const statsSchema = z.strictObject({
   workflowId: id.optional(),
   startedAfter: timestamp.optional(),
   startedBefore: timestamp.optional(),
+  ...filterFields,
 });
 
 export const idParamSchema = z.strictObject({ id });
@@ -362,6 +459,10 @@ export const executionResponseSchema = z.strictObject({
   activitiesExecuted: z.number().int().nonnegative(),
   createdAt: responseTimestamp,
   updatedAt: responseTimestamp,
+  tags: z.array(z.string()).meta({ description: "A set of labels, sorted, without duplicates (filter: `tag=a,b`)." }),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .meta({ description: "A flat object of business fields (filter: `metadata.<key>=<value>`, equality with the value's text)." }),
+  retryOf: id.nullable().meta({ description: "The execution this one retries (POST /executions-retry/:id); null for an original, or once the original is deleted." }),
   workflow: z.strictObject({ id, name: z.string() }),
 }).meta({ id: "Execution" });
 

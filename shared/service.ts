@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, ValidationError } from "./errors.ts";
 import { resolveOwner } from "./identity.ts";
 import * as repo from "./repository/executions.ts";
 import { readStats, readStatsSeries, type StatsRow, statsHistory } from "./repository/stats.ts";
+import { needsRowStats, readFilteredStats, readFilteredStatsSeries } from "./repository/tagged-stats.ts";
 import { findWorkflow } from "./repository/workflows.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
@@ -16,6 +17,7 @@ import { claimStopsOfTransaction, processStopFor } from "./stops.ts";
 import type {
   Caller,
   CreateExecutionInput,
+  CreateExecutionInternals,
   CreateExecutionResult,
   ExecutionPage,
   ExecutionRef,
@@ -53,7 +55,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return execution;
   }
 
-  async function createExecution(input: CreateExecutionInput): Promise<CreateExecutionResult> {
+  /** `internals` is what only the tracker passes (the retry helper's `retryOf`), never an HTTP body. */
+  async function createExecution(input: CreateExecutionInput, internals: CreateExecutionInternals = {}): Promise<CreateExecutionResult> {
     const owner = resolveOwner(caller, input.userId);
     const dispatched = input.temporalWorkflowId === undefined;
     const { execution, outcome } = await inCallerTx(async (tx) => {
@@ -76,6 +79,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         status: dispatched ? "pending" : "running",
         input: input.input,
         timeoutSeconds: input.timeoutSeconds,
+        tags: input.tags,
+        metadata: input.metadata,
+        retryOf: internals.retryOf ?? null,
       });
       if (created) return { execution: created, outcome: "created" as const };
       return { execution: await existingFor(tx, input, owner), outcome: "existing" as const };
@@ -179,14 +185,20 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     }
   }
 
+  /** From the rollups; with a tag, metadata or retryOf filter, from the matching rows (exact, slower). */
   async function getStats(filter: StatsFilter = {}): Promise<ExecutionStats> {
+    if (needsRowStats(filter)) return toStats(await inCallerTx((tx) => readFilteredStats(tx, { ...filter, ownerId: caller.userId })));
     return toStats(await inCallerTx((tx) => readStats(tx, filter)));
   }
 
   /** Stats per UTC hour or day (see seriesRange for the range and its limits). */
   async function getTimeSeries(filter: StatsSeriesFilter): Promise<ExecutionStatsSeries> {
     const range = seriesRange(filter, new Date());
-    const rows = await inCallerTx((tx) => readStatsSeries(tx, { ...filter, ...range }));
+    const rows = await inCallerTx((tx) =>
+      needsRowStats(filter)
+        ? readFilteredStatsSeries(tx, { ...filter, ...range, ownerId: caller.userId })
+        : readStatsSeries(tx, { ...filter, ...range })
+    );
     const buckets = rows.map((row) => {
       const { history: _, ...numbers } = toStats(row);
       return { start: row.bucket_start, ...numbers };

@@ -41,7 +41,16 @@ export interface Execution {
   activitiesExecuted: number;
   createdAt: string;
   updatedAt: string;
+  /** A set of short labels (docs/architecture.md §5.1), sorted, without duplicates. */
+  tags: string[];
+  /** A flat object of business fields: strings, numbers and booleans. */
+  metadata: ExecutionMetadata;
+  /** The execution this one retries (null once that one is deleted). */
+  retryOf: string | null;
 }
+
+/** An execution's metadata: at most 16 keys of `[A-Za-z0-9_-]{1,64}` (limits: shared/schemas.ts). */
+export type ExecutionMetadata = { [key: string]: string | number | boolean };
 
 /** An execution "with workflow details", as every API answer returns it. */
 export interface ExecutionWithWorkflow extends Execution {
@@ -57,6 +66,14 @@ export interface CreateExecutionInput {
   timeoutSeconds?: number;
   /** Owner, for service-role callers only (required for them). */
   userId?: string;
+  tags?: string[];
+  metadata?: ExecutionMetadata;
+}
+
+/** What only the tracker itself passes to a create (never the HTTP body): the retry helper's link. */
+export interface CreateExecutionInternals {
+  /** The execution this one retries: one of the same owner (the database refuses any other). */
+  retryOf?: string;
 }
 
 /** How a create ended: a new row, the existing one for the same temporalWorkflowId, or a queued dispatch. */
@@ -76,16 +93,33 @@ export interface UpdateExecutionInput {
   durationMs?: number;
   activitiesExecuted?: number;
   temporalRunId?: string;
+  /** Replaces the tags (while live). */
+  tags?: string[];
+  /** Replaces the metadata (while live). */
+  metadata?: ExecutionMetadata;
 }
 
 /** Which execution an update targets: exactly one of the two. */
 export type ExecutionRef = { id: string } | { temporalWorkflowId: string };
 
-export interface ListExecutionsFilter {
+/**
+ * The one list filter (docs/architecture.md §5.1): list, export, stats and bulk actions all
+ * take it; shared/repository/executions.ts `executionFilterCondition` is its SQL.
+ */
+export interface ExecutionFilter {
   status?: ExecutionStatus[];
   workflowId?: string;
   startedAfter?: string;
   startedBefore?: string;
+  /** Rows that have every one of these tags. */
+  tags?: string[];
+  /** Rows whose `metadata->>key` equals the value, for every key given. */
+  metadata?: Record<string, string>;
+  /** The retries of this execution. */
+  retryOf?: string;
+}
+
+export interface ListExecutionsFilter extends ExecutionFilter {
   /** "desc" (default): newest first; "asc": oldest first. A cursor is bound to its order. */
   order?: "asc" | "desc";
   limit?: number;
@@ -104,6 +138,10 @@ export interface StatsFilter {
   workflowId?: string;
   startedAfter?: string;
   startedBefore?: string;
+  /** With tags, metadata or retryOf the stats are aggregated from the matching rows (exact, not rollup-fast). */
+  tags?: string[];
+  metadata?: Record<string, string>;
+  retryOf?: string;
 }
 
 export interface ExecutionStats {
@@ -137,6 +175,9 @@ export type StatsBucket = "hour" | "day";
 export interface StatsSeriesFilter {
   bucket: StatsBucket;
   workflowId?: string;
+  tags?: string[];
+  metadata?: Record<string, string>;
+  retryOf?: string;
   /** Inclusive; default: the start of the 24th hour / 30th day before startedBefore's bucket. */
   startedAfter?: string;
   /** Exclusive; default: now. */

@@ -7,7 +7,7 @@ import type { Tx } from "../db.ts";
 import { dispatchLeaseSql } from "./dispatches.ts";
 import type { CursorPosition, ListOrder } from "../cursor.ts";
 import type { ExecutionStatus } from "../status.ts";
-import type { ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
+import type { ExecutionFilter, ExecutionMetadata, ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
 
 /** A row with the workflow's name and the exact cursor position of the row. */
 export interface ExecutionRow {
@@ -25,7 +25,7 @@ const executionColumns = (tx: Tx) => tx`
   e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.temporal_link, e.status,
   e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
   e.error_message, e.activities_executed, e.created_at, e.updated_at,
-  e.stop_requested_at, e.stop_reason, e.temporal_closed_at,
+  e.stop_requested_at, e.stop_reason, e.temporal_closed_at, e.tags, e.metadata, e.retry_of,
   (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
   to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at`;
 
@@ -53,6 +53,26 @@ const count = (value: unknown): number | null => {
   return Number.isFinite(n) ? n : null;
 };
 
+/**
+ * A text[] column as strings. postgres.js parses arrays of the types it loaded at connect; a
+ * connection opened before the migrations (the dev server's) may hand back the literal.
+ */
+function textArray(value: unknown): string[] {
+  if (Array.isArray(value)) return value as string[];
+  if (typeof value !== "string" || value === "{}" || !value.startsWith("{")) return [];
+  // Tags are [A-Za-z0-9_.:/-] only: never quoted in an array literal.
+  return value.slice(1, -1).split(",");
+}
+
+/**
+ * A text array parameter as an array literal bound as text (see listExecutions on binding
+ * arrays): every element quoted, `"` and `\` escaped, so any string is safe.
+ */
+export const textArrayLiteral = (values: readonly string[]) => `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(",")}}`;
+
+/** Tags as the database stores them: a set, sorted by code unit (= byte order for the allowed characters). */
+export const normalizeTags = (tags: readonly string[]) => [...new Set(tags)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
 /** Maps a selected row to the API's execution; total over any value the database can hold. */
 export function toExecutionRow(row: Row): ExecutionRow {
   return {
@@ -77,6 +97,9 @@ export function toExecutionRow(row: Row): ExecutionRow {
       activitiesExecuted: row.activities_executed,
       createdAt: iso(row.created_at)!,
       updatedAt: iso(row.updated_at)!,
+      tags: textArray(row.tags),
+      metadata: (row.metadata ?? {}) as ExecutionMetadata,
+      retryOf: row.retry_of ?? null,
       workflow: { id: row.workflow_id, name: row.workflow_name },
     },
     position: { startedAt: row.position_started_at, id: row.id },
@@ -134,6 +157,10 @@ export interface InsertExecution {
   status: ExecutionStatus;
   input: Json | undefined;
   timeoutSeconds: number | undefined;
+  /** The execution this one retries (same owner: the database checks it). */
+  retryOf?: string | null;
+  tags?: string[];
+  metadata?: ExecutionMetadata;
 }
 
 /**
@@ -147,11 +174,13 @@ export async function insertExecution(tx: Tx, row: InsertExecution): Promise<Exe
   const rows = await tx`
     with e as (
       insert into public.workflow_executions
-        (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at, dispatch_claimed_until)
+        (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, input, timeout_at, dispatch_claimed_until,
+         tags, metadata, retry_of)
       values (${row.workflowId}, coalesce(${row.createdBy}::uuid, auth.uid()), ${row.temporalWorkflowId},
               ${row.temporalRunId}, ${row.status}::text, ${jsonParam(tx, row.input)}::jsonb,
               now() + make_interval(secs => ${row.timeoutSeconds ?? null}::double precision),
-              ${row.status === "pending" ? dispatchLeaseSql(tx) : null}) -- the API dispatches it itself: the webhook skips it
+              ${row.status === "pending" ? dispatchLeaseSql(tx) : null}, -- the API dispatches it itself: the webhook skips it
+              ${textArrayLiteral(normalizeTags(row.tags ?? []))}::text[], ${jsonParam(tx, row.metadata ?? {})}::jsonb, ${row.retryOf ?? null}::uuid)
       on conflict do nothing
       returning *
     )
@@ -176,7 +205,9 @@ export async function updateExecution(tx: Tx, ref: ExecutionRef, patch: UpdateEx
         error_message = case when ${has("errorMessage")} then ${patch.errorMessage ?? null}::text else error_message end,
         duration_ms = coalesce(${patch.durationMs ?? null}::bigint, duration_ms),
         activities_executed = coalesce(${patch.activitiesExecuted ?? null}::integer, activities_executed),
-        temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id)
+        temporal_run_id = coalesce(${patch.temporalRunId ?? null}::text, temporal_run_id),
+        tags = coalesce(${patch.tags ? textArrayLiteral(normalizeTags(patch.tags)) : null}::text[], tags),
+        metadata = coalesce(${patch.metadata ? jsonParam(tx, patch.metadata) : null}::jsonb, metadata)
       where ${refCondition(tx, ref)}
       returning *
     )
@@ -194,7 +225,42 @@ export async function deleteExecution(tx: Tx, id: string) {
     : null;
 }
 
-export interface ListQuery {
+/**
+ * The one list filter as a SQL condition over `e` (public.workflow_executions e), for every
+ * reader of "a list filter": the list, the export, the filtered stats and bulk actions. Every
+ * part is checked on the row itself (tags `@>`, `metadata->>key = value`), so the condition is
+ * right whatever the query drives from; listExecutions drives a tag or metadata filter from
+ * its side table's index (see there). Always a complete condition (`true and ...`).
+ */
+export function executionFilterCondition(tx: Tx, filter: ExecutionFilter) {
+  const metadata = Object.entries(filter.metadata ?? {});
+  return tx`(true
+    ${statusCondition(tx, filter.status)}
+    ${filter.workflowId ? tx`and e.workflow_id = ${filter.workflowId}::uuid` : tx``}
+    ${filter.startedAfter ? tx`and e.started_at >= ${filter.startedAfter}::text::timestamptz` : tx``}
+    ${filter.startedBefore ? tx`and e.started_at < ${filter.startedBefore}::text::timestamptz` : tx``}
+    ${filter.tags?.length ? tx`and e.tags @> ${textArrayLiteral(filter.tags)}::text[]` : tx``}
+    ${metadata.reduce((all, [key, value]) => tx`${all} and e.metadata ->> ${key}::text = ${value}::text`, tx``)}
+    ${filter.retryOf ? tx`and e.retry_of = ${filter.retryOf}::uuid` : tx``})`;
+}
+
+/**
+ * The side-table index a filter's first tag (else its first metadata pair) is read from, as
+ * `d` (execution_id, started_at), or null for a filter without tags and metadata.
+ * With `ownerId` the condition names the owner, so the (created_by, ...) index serves it; the
+ * side tables' RLS scopes a user to their own rows either way.
+ */
+export function filterDriver(tx: Tx, filter: ExecutionFilter, ownerId?: string | null) {
+  const owner = ownerId ? tx`and d.created_by = ${ownerId}::uuid` : tx``;
+  if (filter.tags?.length) {
+    return { from: tx`public.execution_tags d`, where: tx`d.tag = ${filter.tags[0]}::text ${owner}` };
+  }
+  const [first] = Object.entries(filter.metadata ?? {});
+  if (!first) return null;
+  return { from: tx`public.execution_metadata_entries d`, where: tx`d.key = ${first[0]}::text and d.value = ${first[1]}::text ${owner}` };
+}
+
+export interface ListQuery extends ExecutionFilter {
   /**
    * The calling user's id (null/absent for the service role). RLS already limits a user to
    * their rows, but its `(select auth.uid())` is a value the planner cannot see; repeating
@@ -202,10 +268,6 @@ export interface ListQuery {
    * index instead of sorting all of them (tests/integration/query-plans.test.ts).
    */
   ownerId?: string | null;
-  status?: ExecutionStatus[];
-  workflowId?: string;
-  startedAfter?: string;
-  startedBefore?: string;
   after?: CursorPosition;
   /** Newest first (default) or oldest first; the same indexes serve both (read backwards for asc). */
   order?: ListOrder;
@@ -223,25 +285,48 @@ export interface ListQuery {
  * not know the status type.
  */
 export async function listExecutions(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
+  const driver = filterDriver(tx, query, query.ownerId);
+  return driver ? await listThroughSideTable(tx, query, driver) : await listByKeyset(tx, query);
+}
+
+async function listByKeyset(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
   const asc = query.order === "asc";
   const rows = await tx`
     ${selectExecution(tx)}
-    where true
+    where ${executionFilterCondition(tx, query)}
       ${query.ownerId ? tx`and e.created_by = ${query.ownerId}::uuid` : tx``}
-      ${statusCondition(tx, query.status)}
-      ${query.workflowId ? tx`and e.workflow_id = ${query.workflowId}` : tx``}
-      ${query.startedAfter ? tx`and e.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
-      ${query.startedBefore ? tx`and e.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
-      ${query.after ? afterCondition(tx, query.after, asc) : tx``}
+      ${query.after ? afterCondition(tx, tx`e.started_at, e.id`, query.after, asc) : tx``}
     ${asc ? tx`order by e.started_at asc, e.id asc` : tx`order by e.started_at desc, e.id desc`}
     limit ${query.limit + 1}`;
   return rows.map(toExecutionRow);
 }
 
+/**
+ * A tag or metadata filter: the page is read in keyset order off the side table's index
+ * ((owner,) tag | key+value, started_at, id: the same position as the row's, since both are
+ * immutable), each entry joined to its row by primary key, the rest of the filter checked on
+ * the row. The time range and the cursor apply to the side table's columns, so the index
+ * range itself starts at the cursor; the condition on the row repeats them (harmless).
+ */
+async function listThroughSideTable(tx: Tx, query: ListQuery, driver: NonNullable<ReturnType<typeof filterDriver>>) {
+  const asc = query.order === "asc";
+  const rows = await tx`
+    select ${executionColumns(tx)}
+      from ${driver.from} join public.workflow_executions e on e.id = d.execution_id
+     where ${driver.where}
+       ${query.startedAfter ? tx`and d.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
+       ${query.startedBefore ? tx`and d.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
+       ${query.after ? afterCondition(tx, tx`d.started_at, d.execution_id`, query.after, asc) : tx``}
+       and ${executionFilterCondition(tx, query)}
+    ${asc ? tx`order by d.started_at asc, d.execution_id asc` : tx`order by d.started_at desc, d.execution_id desc`}
+    limit ${query.limit + 1}`;
+  return rows.map(toExecutionRow);
+}
+
 /** Strictly after the cursor's row in the list's order (a row-value comparison the index serves). */
-function afterCondition(tx: Tx, after: CursorPosition, asc: boolean) {
+function afterCondition(tx: Tx, columns: ReturnType<Tx>, after: CursorPosition, asc: boolean) {
   const position = tx`(${after.startedAt}::text::timestamptz, ${after.id}::uuid)`;
-  return asc ? tx`and (e.started_at, e.id) > ${position}` : tx`and (e.started_at, e.id) < ${position}`;
+  return asc ? tx`and (${columns}) > ${position}` : tx`and (${columns}) < ${position}`;
 }
 
 /**

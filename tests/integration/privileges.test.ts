@@ -50,16 +50,21 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
       ...columns("INSERT", [
         "id", "workflow_id", "created_by", "temporal_workflow_id", "temporal_run_id", "status", "started_at", "completed_at",
         "duration_ms", "timeout_at", "input", "output", "error_message", "activities_executed", "dispatch_claimed_until",
+        "tags", "metadata", "retry_of", // 20261202000100
       ]),
       ...columns("UPDATE", [
         "status", "output", "error_message", "duration_ms", "activities_executed", "temporal_run_id", "timeout_at", "completed_at",
         "id", "workflow_id", "created_by", "started_at", "created_at", "temporal_workflow_id",
+        "tags", "metadata", "retry_of", // 20261202000100: retry_of only for its ET002
       ]),
     ],
   },
   // Stop requests (cancel / timeout / delete of an acted-on run): the owner reads its own under
   // RLS; only triggers and the service role write them.
   "table public.execution_stop_requests": { authenticated: ["SELECT"] },
+  // Tag and metadata side tables (20261202000100): the owner reads its own under RLS; only triggers write them.
+  "table public.execution_tags": { authenticated: ["SELECT"] },
+  "table public.execution_metadata_entries": { authenticated: ["SELECT"] },
   // Read-only to users: the stats rollups, all-time and hourly (written by triggers as their owner), and the registry
   // of startable workflow types (written by the service role).
   "table public.execution_stats_rollup": { authenticated: ["SELECT"] },
@@ -84,6 +89,9 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   "function public.temporal_id_is_addressable(text)": { authenticated: ["EXECUTE"] },
   "function public.execution_status_is_live(public.execution_status)": { authenticated: ["EXECUTE"] },
   "function public.execution_timestamp_in_range(timestamp with time zone)": { authenticated: ["EXECUTE"] },
+  // The tag and metadata limits (20261202000100: their CHECKs call them).
+  "function public.execution_tags_are_valid(text[])": { authenticated: ["EXECUTE"] },
+  "function public.execution_metadata_is_valid(jsonb)": { authenticated: ["EXECUTE"] },
 };
 
 /** Schemas that are not ours: PostgreSQL's, the platform's (or their local stand-ins), the CLI's. */

@@ -1,6 +1,7 @@
 /**
- * POST /executions-update: change an execution's status or results, by id or Temporal
- * workflow id (200; 409 invalid_transition). DELETE /executions-update/:id removes one (204).
+ * POST /executions-update: change an execution's status or results, or replace its tags or
+ * metadata while it is live, by id or Temporal workflow id (200; 409 invalid_transition,
+ * terminal_execution). DELETE /executions-update/:id removes one (204).
  */
 import { createFunctionApp, readJsonBody } from "../../../shared/http/app.ts";
 import { openApiDocument } from "../../../shared/openapi/document.ts";
