@@ -99,9 +99,10 @@ export function createDatabase({ url, poolSize = 5, acquireTimeoutMs = 10_000, c
  * errors, a lost connection becomes `DatabaseUnavailableError`. A transaction lost to a
  * deadlock is run again (up to three times), and so is one whose connection died before
  * COMMIT was sent (once, on a new connection: nothing of it was committed). BEGIN and the
- * role/claims settings go in one simple-protocol message pipelined with the first statement
- * of `work`, so a single-statement request costs three round trips: that batch with the
- * statement's parse, the statement's execution, then COMMIT.
+ * role/claims settings go in one simple-protocol message written together with the first
+ * statement of `work` (whose parameter types are known after its first run: see
+ * `reuseKnownParameterTypes`), so a single-statement request costs two round trips: that
+ * batch, then COMMIT (which can only be sent once `work` has finished).
  */
 export async function withCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
   const pool = pools.get(sql);
@@ -447,8 +448,9 @@ function guarded(reserved: postgres.ReservedSql, lost: () => Error | null): Tx {
       const handler = pending.handler;
       pending.handler = (q) => {
         const error = lost();
-        if (error) pending.reject!(error);
-        else handler(q);
+        if (error) return pending.reject!(error);
+        reuseKnownParameterTypes(q as DriverQuery);
+        handler(q);
       };
     }
     return query;
@@ -460,6 +462,68 @@ function guarded(reserved: postgres.ReservedSql, lost: () => Error | null): Tx {
     file: (...args: Parameters<Sql["file"]>) => check(reserved.file(...args)),
   });
   return tx;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter types, learned once per statement text
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * With `prepare: false` postgres.js sends a statement that has parameters in two round trips:
+ * Parse + Describe, a wait for the parameter types (it serializes each value by its type), then
+ * Bind + Execute; and it pipelines nothing behind such a statement. The types depend only on
+ * the statement's text and on the types postgres.js inferred from the values (its own cache key
+ * with `prepare: true`), so they are learned from the first Describe and reused: every later
+ * run is one unnamed Parse (with those types) + Bind + Describe + Execute + Sync, written
+ * together with whatever is queued before it (the transaction's opening), one round trip.
+ * Nothing is prepared on the server, so this is as safe behind a transaction pooler as before.
+ * A migration that changes a parameter's type while a process runs is the one case where the
+ * learned type is stale; the server then coerces or rejects, as it would a prepared statement.
+ */
+interface DriverQuery {
+  describeFirst?: boolean;
+  onlyDescribe?: boolean;
+  statement?: { string: string; types: number[] };
+}
+
+const knownParameterTypes = new Map<string, number[]>();
+const knownParameterTypesLimit = 2_000;
+
+/** Intercepts postgres.js's `build` of `query` (its describeFirst, then statement, assignments). */
+function reuseKnownParameterTypes(query: DriverQuery): void {
+  if (query.onlyDescribe) return;
+  let describeFirst = false;
+  let statement: DriverQuery["statement"];
+  let key = "";
+  Object.defineProperty(query, "describeFirst", {
+    configurable: true,
+    get: () => describeFirst,
+    set: (value: boolean) => {
+      // The Describe's answer arrived (postgres.js clears the flag then): remember its types.
+      if (describeFirst && !value && statement && key) rememberTypes(key, statement.types);
+      describeFirst = value;
+    },
+  });
+  Object.defineProperty(query, "statement", {
+    configurable: true,
+    get: () => statement,
+    set: (value: DriverQuery["statement"]) => {
+      statement = value;
+      if (!describeFirst || !value) return;
+      key = value.types.join(",") + ":" + value.string;
+      const known = knownParameterTypes.get(key);
+      if (known && known.length === value.types.length) {
+        for (let i = 0; i < known.length; i++) value.types[i] = known[i];
+        describeFirst = false;
+      }
+    },
+  });
+}
+
+function rememberTypes(key: string, types: number[]): void {
+  if (types.some((type) => !type)) return;
+  if (knownParameterTypes.size >= knownParameterTypesLimit) knownParameterTypes.delete(knownParameterTypes.keys().next().value!);
+  knownParameterTypes.set(key, types.slice());
 }
 
 // ---------------------------------------------------------------------------------------------

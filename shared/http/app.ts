@@ -10,9 +10,9 @@
  */
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { getPath } from "hono/utils/url";
 import {
   ExecutionError,
   NotFoundError,
@@ -38,54 +38,31 @@ export interface FunctionAppOptions {
 
 /** A Hono app mounted at `/<name>`, as Supabase routes `/functions/v1/<name>/...` to a function. */
 export function createFunctionApp(name: string, runtime: Runtime, options: FunctionAppOptions = {}): FunctionApp {
-  const app = new Hono<FunctionEnv>().basePath(`/${name}`);
+  const app = new Hono<FunctionEnv>({ getPath: functionPath }).basePath(`/${name}`);
   const logger = createStructuredLogger(runtime.config.logLevel ?? "info");
 
   app.onError((error, c) => errorResponse(c, error, runtime, logger));
-  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${new URL(c.req.url).pathname}`), runtime, logger));
+  app.notFound((c) => errorResponse(c, new NotFoundError(`no route for ${c.req.method} ${c.req.path}`), runtime, logger));
 
-  // First: every answer (errors, CORS preflights, 413s) carries the id and is logged once.
+  // First: every answer (errors, CORS preflights, 413s) carries the id and the CORS headers,
+  // and is logged once. CORS is answered here rather than by hono/cors, which touches `c.res`
+  // before the handler ran and so makes Hono copy every header into the handler's response.
   app.use("*", async (c, next) => {
     const started = performance.now();
     const requestId = requestIdOf(c.req.header(REQUEST_ID_HEADER));
     c.set("requestId", requestId);
     let status = 500;
     try {
-      await next();
+      if (c.req.method === "OPTIONS") c.res = preflightResponse();
+      else await next();
       status = c.res.status;
-      try {
-        c.res.headers.set(REQUEST_ID_HEADER, requestId);
-      } catch {
-        c.res = new Response(c.res.body, c.res); // immutable headers: copy the response
-        c.res.headers.set(REQUEST_ID_HEADER, requestId);
-      }
+      setFrameHeaders(c, requestId);
     } finally {
       const level = requestLogLevel(status);
-      if (logger.enabled(level)) {
-        const url = new URL(c.req.url);
-        const caller = c.get("caller");
-        logger.write(level, {
-          msg: "request",
-          requestId,
-          function: name,
-          method: c.req.method,
-          path: url.pathname,
-          status,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
-          role: caller?.role ?? (c.req.header("x-webhook-secret") !== undefined && status < 400 ? "webhook_secret" : null),
-          ...(caller?.role === "authenticated" ? { userId: caller.userId } : {}),
-          ...(logger.enabled("debug") ? { query: url.search || undefined, userAgent: c.req.header("user-agent") } : {}),
-        });
-      }
+      if (logger.enabled(level)) logger.write(level, requestLine(c, { name, requestId, status, started, debug: logger.enabled("debug") }));
     }
   });
 
-  app.use("*", cors({
-    origin: "*",
-    allowHeaders: ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret", REQUEST_ID_HEADER],
-    allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-    exposeHeaders: [REQUEST_ID_HEADER],
-  }));
   app.use("*", bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }));
 
   if ((options.auth ?? "caller") === "caller") {
@@ -97,6 +74,62 @@ export function createFunctionApp(name: string, runtime: Runtime, options: Funct
     });
   }
   return app;
+}
+
+/** The request's path (as Hono reads it) without the `/functions/v1` prefix the Supabase gateway and the local router put before a function's name. */
+export function functionPath(request: Request): string {
+  const path = getPath(request);
+  return path.startsWith(gatewayPrefix) ? path.slice(gatewayPrefix.length - 1) : path;
+}
+
+const gatewayPrefix = "/functions/v1/";
+
+const corsAllowHeaders = ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret", REQUEST_ID_HEADER].join(",");
+const corsAllowMethods = "GET,POST,PATCH,DELETE,OPTIONS";
+
+/** 204 to a CORS preflight: any origin, the methods and headers the functions accept. */
+function preflightResponse(): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-methods": corsAllowMethods,
+      "access-control-allow-headers": corsAllowHeaders,
+      vary: "Access-Control-Request-Headers",
+    },
+  });
+}
+
+/** The request id and the CORS headers of every answer (a copy when its headers are immutable). */
+function setFrameHeaders(c: Context, requestId: string): void {
+  try {
+    setEach(c.res.headers, requestId);
+  } catch {
+    c.res = new Response(c.res.body, c.res);
+    setEach(c.res.headers, requestId);
+  }
+}
+
+function setEach(headers: Headers, requestId: string): void {
+  headers.set(REQUEST_ID_HEADER, requestId);
+  headers.set("access-control-allow-origin", "*");
+  headers.set("access-control-expose-headers", REQUEST_ID_HEADER);
+}
+
+function requestLine(c: Context, at: { name: string; requestId: string; status: number; started: number; debug: boolean }) {
+  const caller: Caller | undefined = c.get("caller");
+  const { status } = at;
+  return {
+    msg: "request",
+    requestId: at.requestId,
+    function: at.name,
+    method: c.req.method,
+    path: c.req.path,
+    status,
+    durationMs: Math.round((performance.now() - at.started) * 10) / 10,
+    role: caller?.role ?? (c.req.header("x-webhook-secret") !== undefined && status < 400 ? "webhook_secret" : null),
+    ...(caller?.role === "authenticated" ? { userId: caller.userId } : {}),
+    ...(at.debug ? { query: new URL(c.req.url).search || undefined, userAgent: c.req.header("user-agent") } : {}),
+  };
 }
 
 /**
@@ -120,7 +153,9 @@ export async function readJsonBody(c: Context): Promise<unknown> {
 
 /** The URL's query string as a plain object (the last value wins for a repeated key). */
 export function queryObject(c: Context): Record<string, string> {
-  return Object.fromEntries(new URL(c.req.url).searchParams);
+  const url = c.req.url;
+  const start = url.indexOf("?");
+  return start < 0 ? {} : Object.fromEntries(new URLSearchParams(url.slice(start + 1)));
 }
 
 function errorResponse(c: Context, error: unknown, runtime: Runtime, logger: ReturnType<typeof createStructuredLogger>): Response {
@@ -139,7 +174,7 @@ function errorResponse(c: Context, error: unknown, runtime: Runtime, logger: Ret
   if (error instanceof HTTPException && error.status < 500) {
     return c.json({ error: { code: "validation_failed", message: "bad request", requestId } }, 400);
   }
-  const where = `${c.req.method} ${new URL(c.req.url).pathname}`;
+  const where = `${c.req.method} ${c.req.path}`;
   runtime.log(`unhandled error in ${where} (request ${requestId})`, error);
   logger.write("error", { msg: "unhandled error", requestId, route: where, ...errorFields(error) });
   return c.json({ error: { code: "internal", message: "internal error", requestId } }, 500);
