@@ -169,6 +169,10 @@ create table public.execution_period_duration_bins (
   primary key (created_by, workflow_id, period, period_start, bin)
 );
 
+-- One workflow's days (its owner, or the service role, which does not know the owner).
+create index idx_execution_period_stats_workflow on public.execution_period_stats (workflow_id, period, period_start);
+create index idx_execution_period_duration_bins_workflow on public.execution_period_duration_bins (workflow_id, period, period_start);
+
 comment on table public.execution_period_stats is
   'Counts per period (UTC hour or day of started_at) and scope: owner (workflow_id nil), owner+workflow (days), everyone (both nil). Written only by private.fold_execution_stat_deltas.';
 comment on table public.execution_period_duration_bins is
@@ -520,7 +524,8 @@ declare
   whole_to timestamptz;
   day_from timestamptz;
   day_to timestamptz;
-  -- 'workflow', 'owner' (the caller's own) or 'everyone'; the execution_period_* key.
+  -- 'workflow', 'owner' (the caller's own), 'everyone' or 'none'; the execution_period_* key
+  -- of the owner and everyone scopes.
   v_scope text;
   v_owner uuid;
   v_workflow uuid;
@@ -566,10 +571,8 @@ begin
   end if;
 
   if p_workflow_id is not null then
-    v_scope := 'workflow';
-    v_workflow := p_workflow_id;
-    -- The daily rollups are keyed by owner first; RLS shows a user only their own workflow.
-    v_owner := (select w.created_by from public.workflows w where w.id = p_workflow_id);
+    -- (The nil id names no workflow: it is the key of the owner-wide rows.)
+    v_scope := case when p_workflow_id = nil then 'none' else 'workflow' end;
   elsif (select r.rolbypassrls or r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user) then
     v_scope := 'everyone';
     v_owner := nil;
@@ -611,7 +614,7 @@ begin
       join public.execution_period_stats r
         on r.created_by = v_owner and r.workflow_id = v_workflow and r.period = 'hour'
        and r.period_start >= g.f and r.period_start < g.t
-     where v_scope <> 'workflow'
+     where v_scope in ('owner', 'everyone')
     union all
     select r.hour, r.status::text, r.executions, r.durations_counted, r.duration_ms_sum,
            r.pruned, case when r.pruned <> 0 then r.hour + interval '1 hour' end
@@ -625,6 +628,14 @@ begin
       from public.execution_period_stats r
      where r.created_by = v_owner and r.workflow_id = v_workflow and r.period = 'day'
        and r.period_start >= day_from and r.period_start < day_to
+       and v_scope in ('owner', 'everyone')
+    union all
+    select r.period_start, r.status::text, r.executions, r.durations_counted, r.duration_ms_sum,
+           r.pruned, case when r.pruned <> 0 then r.period_start + interval '24 hours' end
+      from public.execution_period_stats r
+     where r.workflow_id = p_workflow_id and r.period = 'day'
+       and r.period_start >= day_from and r.period_start < day_to
+       and v_scope = 'workflow'
     union all
     select d.started_at, d.status,
            case when d.pruned then 0 else d.sign end,
@@ -665,7 +676,7 @@ begin
       join public.execution_period_duration_bins h
         on h.created_by = v_owner and h.workflow_id = v_workflow and h.period = 'hour'
        and h.period_start >= g.f and h.period_start < g.t
-     where v_scope <> 'workflow'
+     where v_scope in ('owner', 'everyone')
     union all
     select h.hour, h.bin, h.executions
       from hour_ranges g
@@ -677,6 +688,13 @@ begin
       from public.execution_period_duration_bins h
      where h.created_by = v_owner and h.workflow_id = v_workflow and h.period = 'day'
        and h.period_start >= day_from and h.period_start < day_to
+       and v_scope in ('owner', 'everyone')
+    union all
+    select h.period_start, h.bin, h.executions
+      from public.execution_period_duration_bins h
+     where h.workflow_id = p_workflow_id and h.period = 'day'
+       and h.period_start >= day_from and h.period_start < day_to
+       and v_scope = 'workflow'
     union all
     select d.started_at, public.execution_duration_bin(d.duration_ms), d.sign
       from deltas d

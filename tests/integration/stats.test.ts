@@ -1,12 +1,14 @@
 /**
- * Stats (execution_stats_summary over the trigger-maintained rollups; with a time range over the
- * hourly rollups plus the partial edge hours from rows, 20261201000500) against values computed
+ * Stats (execution_stats_summary over the rollups plus the unfolded stat deltas, 20261202000200;
+ * with a time range over the hourly/daily rollups plus the partial edge hours from rows) against values computed
  * independently in TypeScript from the rows: counts, success rate and average exact; p50/p95
  * within 2% (relative) of the nearest-rank percentile. Checked after inserts, updates,
- * deletes, a workflow's cascade delete, and many concurrent transactions.
+ * deletes, a workflow's cascade delete, and many concurrent transactions (with folds running
+ * among them); each time with the deltas unfolded, partly folded and all folded.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { foldAllStatDeltas, foldStatDeltas } from "../../shared/repository/stats.ts";
 import { createExecutionService } from "../../shared/service.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "../../shared/status.ts";
 import type { ExecutionStats, StatsFilter } from "../../shared/types.ts";
@@ -75,6 +77,7 @@ async function checkStats(user: string, filters: StatsFilter[]) {
     const what = JSON.stringify(filter);
     expect(got.total, what).toBe(want.total);
     expect(got.byStatus, what).toEqual(want.byStatus);
+    expect(got.history, what).toEqual({ includesPruned: false, prunedExecutions: 0, prunedBefore: null });
     expectClose(got.successRate, want.successRate, 1e-12, `${what} successRate`);
     expectClose(got.avgDurationMs, want.avgDurationMs, 1e-12, `${what} avgDurationMs`);
     // From the histograms (all-time, or hourly with a time range: 20261201000500): within 2%.
@@ -84,8 +87,21 @@ async function checkStats(user: string, filters: StatsFilter[]) {
   return rows;
 }
 
-/** The rollups hold exactly the aggregates of the user's rows. */
+/**
+ * The stats are exact with the deltas unfolded, after a fold of a random part of them, and
+ * after folding everything (then the rollups themselves equal a fresh aggregate).
+ */
+async function checkEverything(user: string, filters: StatsFilter[], random: () => number) {
+  await checkStats(user, filters);
+  await foldStatDeltas(sql, 1 + Math.floor(random() * 400));
+  await checkStats(user, filters);
+  await checkRollups(user);
+  return checkStats(user, filters);
+}
+
+/** Once every delta is folded, the rollups hold exactly the aggregates of the user's rows. */
 async function checkRollups(user: string) {
+  await foldAllStatDeltas(sql);
   const [fresh, rollup, freshBins, bins] = await Promise.all([
     sql`select workflow_id, status::text, count(*)::int as executions, count(duration_ms)::int as timed, coalesce(sum(duration_ms), 0)::text as ms
           from public.workflow_executions where created_by = ${user} group by 1, 2 order by 1, 2`,
@@ -118,6 +134,28 @@ async function checkRollups(user: string) {
   ]);
   expect(hourly).toEqual(freshHourly);
   expect(hourlyBins).toEqual(freshHourlyBins);
+  // The period rollups (20261202000200): the owner per hour and per day, each workflow per day.
+  const nil = "00000000-0000-0000-0000-000000000000";
+  const [freshPeriods, periods, freshPeriodBins, periodBins] = await Promise.all([
+    sql`select g.workflow_id, g.period, g.period_start, status::text, count(*)::int as executions, count(duration_ms)::int as timed,
+               coalesce(sum(duration_ms), 0)::text as ms
+          from public.workflow_executions e
+         cross join lateral (values (${nil}::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')), (${nil}::uuid, 'day', date_trunc('day', e.started_at, 'UTC')),
+                                    (e.workflow_id, 'day', date_trunc('day', e.started_at, 'UTC'))) g (workflow_id, period, period_start)
+         where e.created_by = ${user} group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+    sql`select workflow_id, period, period_start, status::text, executions::int, durations_counted::int as timed, duration_ms_sum::text as ms
+          from public.execution_period_stats
+         where created_by = ${user} and (executions <> 0 or durations_counted <> 0 or duration_ms_sum <> 0) order by 1, 2, 3, 4`,
+    sql`select g.workflow_id, g.period, g.period_start, public.execution_duration_bin(duration_ms) as bin, count(*)::int as n
+          from public.workflow_executions e
+         cross join lateral (values (${nil}::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')), (${nil}::uuid, 'day', date_trunc('day', e.started_at, 'UTC')),
+                                    (e.workflow_id, 'day', date_trunc('day', e.started_at, 'UTC'))) g (workflow_id, period, period_start)
+         where e.created_by = ${user} and duration_ms is not null group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+    sql`select workflow_id, period, period_start, bin, executions::int as n from public.execution_period_duration_bins
+         where created_by = ${user} and executions <> 0 order by 1, 2, 3, 4`,
+  ]);
+  expect(periods).toEqual(freshPeriods);
+  expect(periodBins).toEqual(freshPeriodBins);
 }
 
 const iso = (d: Date) => d.toISOString();
@@ -179,8 +217,7 @@ describe("stats against values computed from the rows", () => {
   });
 
   it(`after inserts (seed ${seedValue})`, async () => {
-    await checkStats(user, filtersFor(workflows));
-    await checkRollups(user);
+    await checkEverything(user, filtersFor(workflows), random);
   });
 
   it("after updates (service and set-based SQL)", async () => {
@@ -199,8 +236,7 @@ describe("stats against values computed from the rows", () => {
        where created_by = ${user} and status = 'running' and workflow_id = ${workflows[1]}`;
     // A live row's other fields change nothing in the stats.
     await sql`update public.workflow_executions set output = '{"x":1}' where created_by = ${user} and status = 'pending'`;
-    await checkStats(user, filtersFor(workflows));
-    await checkRollups(user);
+    await checkEverything(user, filtersFor(workflows), random);
   });
 
   it("after deletes", async () => {
@@ -208,19 +244,17 @@ describe("stats against values computed from the rows", () => {
     const some = await sql`select id from public.workflow_executions where created_by = ${user} order by id limit 25`;
     for (const { id } of some) await service.deleteExecution(id);
     await sql`delete from public.workflow_executions where created_by = ${user} and status = 'failed' and workflow_id = ${workflows[2]}`;
-    await checkStats(user, filtersFor(workflows));
-    await checkRollups(user);
+    await checkEverything(user, filtersFor(workflows), random);
   });
 
   it("after a workflow's cascade delete", async () => {
     const [{ n }] = await sql`select count(*)::int as n from public.workflow_executions where workflow_id = ${workflows[0]}`;
     expect(n).toBeGreaterThan(0);
     await sql`delete from public.workflows where id = ${workflows[0]}`;
-    const rows = await checkStats(user, filtersFor(workflows));
+    const rows = await checkEverything(user, filtersFor(workflows), random);
     expect(rows.some((r) => r.workflow_id === workflows[0])).toBe(false);
     const service = createExecutionService({ sql, caller: userCaller(user), temporal: null });
     expect((await service.getStats({ workflowId: workflows[0] })).total).toBe(0);
-    await checkRollups(user);
   });
 
   it("after many concurrent single-statement transactions (no deadlock)", async () => {
@@ -228,8 +262,17 @@ describe("stats against values computed from the rows", () => {
     const remaining = workflows.slice(1);
     const ids = (await sql`select id from public.workflow_executions where created_by = ${user} order by id`).map((r) => r.id as string);
     const transactions = 48;
-    // Each transaction owns a disjoint slice of the rows, but all of them fold into the same
-    // few rollup rows. One statement per transaction, as the service and PostgREST write.
+    // Folds run while the writers write, claiming small batches at random points.
+    let writing = true;
+    const folders = Array.from({ length: 3 }, async (_, f) => {
+      const r = prng(seedValue + 500 + f);
+      while (writing) {
+        await foldStatDeltas(sql, 1 + Math.floor(r() * 50));
+        await new Promise((resolve) => setTimeout(resolve, r() * 5));
+      }
+    });
+    // Each transaction owns a disjoint slice of the rows, but all of them add deltas of the
+    // same few rollup rows. One statement per transaction, as the service and PostgREST write.
     await Promise.all(Array.from({ length: transactions }, async (_, t) => {
       const mine = ids.filter((_, i) => i % transactions === t);
       const r = prng(seedValue + t + 1);
@@ -261,8 +304,9 @@ describe("stats against values computed from the rows", () => {
           await sql`delete from public.workflow_executions where id = any(${mine.slice(0, 3)}::uuid[])`;
       }
     }));
-    await checkStats(user, filtersFor(remaining));
-    await checkRollups(user);
+    writing = false;
+    await Promise.all(folders);
+    await checkEverything(user, filtersFor(remaining), random);
   });
 
   it("after concurrent multi-statement transactions, deadlock victims retried", async () => {
@@ -300,8 +344,7 @@ describe("stats against values computed from the rows", () => {
       }
     }));
     if (process.env.ET_TEST_VERBOSE) console.log(`multi-statement transactions: ${retries} deadlock retries`);
-    await checkStats(user, filtersFor(remaining));
-    await checkRollups(user);
+    await checkEverything(user, filtersFor(remaining), random);
   });
 });
 

@@ -1,17 +1,19 @@
 /**
- * Time-series stats (execution_stats_series over the hourly rollups of 20261201000500, plus
- * the partial edge hours from rows) and ranged stats (execution_stats_summary with a range),
+ * Time-series stats (execution_stats_series over the hourly and daily rollups plus the unfolded
+ * stat deltas of 20261202000200, plus the partial edge hours from rows) and ranged stats (execution_stats_summary with a range),
  * against an oracle computed in TypeScript from the rows: for every bucket, counts per status,
  * success rate and average exact, p50/p95 within 2% of the nearest rank. Buckets are UTC, a
  * day is 24 hours, whatever the session's TimeZone. Checked as users (RLS) and as the service
  * role, after inserts, updates (status changes move counts between statuses, never between
  * buckets), deletes, over aligned and unaligned ranges (edge buckets), a range inside one hour,
  * the defaults, and in sessions in America/New_York (across the end of DST) and Asia/Kolkata
- * (UTC+05:30). The hourly rollups equal a fresh aggregate after every step.
+ * (UTC+05:30). Each step is checked with the deltas unfolded, partly folded, and (then the
+ * hourly rollups equal a fresh aggregate) all folded.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidationError } from "../../shared/errors.ts";
+import { foldAllStatDeltas, foldStatDeltas } from "../../shared/repository/stats.ts";
 import { createExecutionService, seriesRange } from "../../shared/service.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "../../shared/status.ts";
 import type { Caller, ExecutionStats, StatsBucket, StatsSeriesFilter } from "../../shared/types.ts";
@@ -51,8 +53,10 @@ async function rowsOf(owners: string[]): Promise<Row[]> {
       from public.workflow_executions where created_by = any(${owners}::uuid[])` as unknown as Row[];
 }
 
+type Numbers = Omit<ExecutionStats, "history">;
+
 /** The stats of some rows, computed from them alone. */
-function statsOf(rows: Row[]): ExecutionStats {
+function statsOf(rows: Row[]): Numbers {
   const byStatus = Object.fromEntries(executionStatuses.map((s) => [s, rows.filter((r) => r.status === s).length])) as Record<ExecutionStatus, number>;
   const terminal = rows.filter((r) => isTerminal(r.status)).length;
   const durations = rows.map((r) => r.duration_ms).filter((d): d is number => d !== null).sort((a, b) => a - b);
@@ -71,7 +75,7 @@ function statsOf(rows: Row[]): ExecutionStats {
 function expectedSeries(rows: Row[], bucket: StatsBucket, after: Date, before: Date, workflowId?: string) {
   const step = stepOf[bucket];
   const inRange = rows.filter((r) => r.started_at >= after && r.started_at < before && (!workflowId || r.workflow_id === workflowId));
-  const buckets: (ExecutionStats & { start: string })[] = [];
+  const buckets: (Numbers & { start: string })[] = [];
   for (let start = Math.floor(after.getTime() / step) * step; start < before.getTime(); start += step) {
     buckets.push({ start: new Date(start).toISOString(), ...statsOf(inRange.filter((r) => Math.floor(r.started_at.getTime() / step) * step === start)) });
   }
@@ -84,7 +88,7 @@ function expectClose(actual: number | null, expected: number | null, relative: n
   expect(Math.abs(actual! - expected), `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(relative * Math.abs(expected) + 1e-9);
 }
 
-function expectStats(got: ExecutionStats, want: ExecutionStats, what: string) {
+function expectStats(got: Numbers, want: Numbers, what: string) {
   expect(got.total, what).toBe(want.total);
   expect(got.byStatus, what).toEqual(want.byStatus);
   expectClose(got.successRate, want.successRate, 1e-12, `${what} successRate`);
@@ -104,6 +108,7 @@ async function checkSeries(db: Sql, caller: Caller, rows: Row[], cases: { bucket
     const series = await service.getTimeSeries(filter);
     const want = expectedSeries(rows, c.bucket, c.after, c.before, c.workflowId);
     expect(series.bucket).toBe(c.bucket);
+    expect(series.history, what).toEqual({ includesPruned: false, prunedExecutions: 0, prunedBefore: null });
     expect(series.buckets.map((b) => b.start), what).toEqual(want.map((b) => b.start));
     for (const [i, b] of series.buckets.entries()) {
       expectStats(b, want[i], `${what} bucket ${b.start}`);
@@ -116,8 +121,9 @@ async function checkSeries(db: Sql, caller: Caller, rows: Row[], cases: { bucket
   return nonEmpty;
 }
 
-/** The hourly rollups hold exactly the aggregates of the owners' rows. */
+/** Once every delta is folded, the hourly rollups hold exactly the aggregates of the owners' rows. */
 async function checkHourlyRollups(owners: string[]) {
+  await foldAllStatDeltas(sql);
   const [fresh, rollup, freshBins, bins] = await Promise.all([
     sql`select created_by, date_trunc('hour', started_at, 'UTC') as hour, workflow_id, status::text,
                count(*)::int as n, count(duration_ms)::int as timed, coalesce(sum(duration_ms), 0)::text as ms
@@ -204,7 +210,15 @@ describe("time-series stats against values computed from the rows", () => {
     await insertAt(bob, [bobFlow], [...times(new Date(now.getTime() - 10 * DAY), 10 * DAY, 300), ...times(past, 3 * DAY, 80)], random);
   });
 
+  /** Exact with the deltas unfolded, then again after folding a random part of them. */
   async function checkEverything() {
+    await checkAllSeries();
+    await foldStatDeltas(sql, 1 + Math.floor(random() * 300));
+    await checkAllSeries();
+    await checkHourlyRollups([alice, bob]);
+  }
+
+  async function checkAllSeries() {
     const aliceRows = await rowsOf([alice]);
     const bobRows = await rowsOf([bob]);
     expect(await checkSeries(sql, userCaller(alice), aliceRows, [...casesFor(), ...casesFor(aliceFlows[0])])).toBeGreaterThan(50);
@@ -217,7 +231,6 @@ describe("time-series stats against values computed from the rows", () => {
       { bucket: "day", after: new Date(past.getTime() - DAY), before: new Date(past.getTime() + 4 * DAY + 7 * HOUR) },
       { bucket: "hour", after: new Date(past.getTime() + 5 * HOUR + 1234), before: new Date(past.getTime() + 40 * HOUR) },
     ])).toBeGreaterThan(20);
-    await checkHourlyRollups([alice, bob]);
   }
 
   it(`after inserts (seed ${seedValue})`, async () => {
@@ -233,9 +246,9 @@ describe("time-series stats against values computed from the rows", () => {
       const next: ExecutionStatus = row.status === "pending" ? (i % 2 ? "running" : "cancelled") : (["completed", "failed", "timed_out"] as const)[i % 3];
       await service.updateExecutionByRef({ id: row.id }, { status: next, durationMs: isTerminal(next) ? durationFrom(random) : undefined });
     }
-    const perHour = () => sql`
+    const perHour = async () => (await foldAllStatDeltas(sql), sql`
       select hour, sum(executions)::int as n, sum(executions) filter (where status = 'running')::int as running
-        from public.execution_hourly_stats_rollup where created_by = ${alice} group by 1 having sum(executions) <> 0 order by 1`;
+        from public.execution_hourly_stats_rollup where created_by = ${alice} group by 1 having sum(executions) <> 0 order by 1`);
     const before = await perHour();
     // One statement over many rows, and one that changes nothing the stats count.
     await sql`
@@ -318,6 +331,7 @@ describe("time-series stats against values computed from the rows", () => {
   });
 
   it("through SQL under RLS: a user reads their own hourly rollups and series, anon nothing", async () => {
+    await foldAllStatDeltas(sql);
     const after = new Date(now.getTime() - 3 * DAY).toISOString();
     await asRole(sql, bob, async (tx) => {
       const [{ n }] = await tx`select count(*)::int as n from public.execution_hourly_stats_rollup where created_by = ${alice}`;
