@@ -148,7 +148,10 @@ describe("a retry is a new dispatched run, tracked to its end", () => {
     expect(queued.message).toMatch(/unreachable/);
     expect(queued.execution.status).toBe("pending");
     expect((await rowOf(queued.execution.id)).dispatch_claimed_until).toBeNull();
-    expect((await trackedToTheEnd(queued.execution.id)).status).toBe("completed");
+    await sweepNow();
+    const dispatched = await rowOf(queued.execution.id);
+    expect(dispatched.status).not.toBe("pending");
+    expect(dispatched.temporal_run_id).toBeTruthy();
 
     const unconfigured = await retry(original.id, {}, userCaller(alice), null);
     expect(unconfigured.outcome).toBe("queued");
