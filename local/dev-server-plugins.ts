@@ -10,6 +10,7 @@ import { apiReferencePlugin } from "./plugins/api-reference.ts";
 import { dashboardPlugin } from "./plugins/dashboard.ts";
 import { databaseWebhooksPlugin } from "./plugins/database-webhooks.ts";
 import { pgNetPlugin } from "./plugins/pg-net.ts";
+import { statsFoldPlugin } from "./plugins/stats-fold.ts";
 import { sweeperIntervalPlugin } from "./plugins/sweeper-interval.ts";
 import { temporalDevServerPlugin } from "./plugins/temporal-dev-server.ts";
 import { userProvisioningPlugin } from "./plugins/user-provisioning.ts";
@@ -25,4 +26,5 @@ export const devServerPlugins: DevServerPlugin[] = [
   pgNetPlugin,
   databaseWebhooksPlugin,
   sweeperIntervalPlugin,
+  statsFoldPlugin,
 ];
