@@ -68,12 +68,9 @@ async function insertRetryOf(tx: Tx, id: string, options: RetryExecutionOptions)
   const inserted = await insertRetry(tx, { id: retryId, originalId: original.id, input: options.input });
   const execution = await repo.findExecution(tx, { id: retryId });
   if (inserted && execution) return { execution, outcome: "created" as const };
-  if (execution && retryOf(execution) === original.id) return { execution, outcome: "existing" as const };
+  if (execution?.retryOf === original.id) return { execution, outcome: "existing" as const };
   throw new ConflictError("this requestId cannot be used for this execution (its id is taken); use another requestId");
 }
-
-/** H1's `retryOf` on executions (docs/architecture.md §5.1), read without depending on when its type lands. */
-const retryOf = (execution: ExecutionWithWorkflow) => (execution as { retryOf?: string | null }).retryOf ?? null;
 
 /**
  * The execution id of the retry of `original` under `requestId`: a UUID (version 8, RFC 9562

@@ -15,7 +15,7 @@ import { createExecutionService } from "../../shared/service.ts";
 import { sweep } from "../../shared/sweeper.ts";
 import { createHttpTemporalGateway } from "../../shared/temporal/http-gateway.ts";
 import type { TemporalGateway } from "../../shared/temporal/gateway.ts";
-import type { Caller, ExecutionWithWorkflow, Json } from "../../shared/types.ts";
+import type { Caller, CreateExecutionInput, Json } from "../../shared/types.ts";
 import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, type Sql, userCaller } from "../support/postgres.ts";
 import { startTemporalDevServer, type TemporalDevServer } from "../support/temporal-server.ts";
 import { startTestWorker, type TestWorker } from "../support/temporal-worker.ts";
@@ -69,7 +69,7 @@ const sweepNow = () => sweep({ sql, temporal, log: quiet }, { recheckAfterSecond
  * only lease the row for the sweeper's claim period).
  */
 async function trackedToTheEnd(id: string) {
-  const live = (row: { status: string }) => row.status === "pending" || row.status === "running";
+  const live = (row: Awaited<ReturnType<typeof rowOf>>) => row.status === "pending" || row.status === "running";
   return await until(async () => {
     const row = await rowOf(id);
     if (row.status === "running" && (await temporal.describe(row.temporal_workflow_id))?.status === "running") return row;
@@ -79,9 +79,9 @@ async function trackedToTheEnd(id: string) {
 }
 
 /** A dispatched run of alice's that completed in Temporal and is tracked as completed. */
-async function completedOriginal(input: Json, extra: { tags?: string[]; metadata?: Record<string, Json>; timeoutSeconds?: number } = {}) {
+async function completedOriginal(input: Json, extra: Omit<CreateExecutionInput, "workflowId" | "input"> = {}) {
   const workflowId = await startable();
-  const created = await serviceOf(userCaller(alice)).createExecution({ workflowId, input, ...extra } as Parameters<ReturnType<typeof serviceOf>["createExecution"]>[0]);
+  const created = await serviceOf(userCaller(alice)).createExecution({ workflowId, input, ...extra });
   expect(created.outcome).toBe("created");
   expect((await trackedToTheEnd(created.execution.id)).status).toBe("completed");
   return created.execution;
@@ -92,7 +92,7 @@ describe("a retry is a new dispatched run, tracked to its end", () => {
     const original = await completedOriginal({ order: 42, sleepMs: 10 }, { tags: ["billing", "eu"], metadata: { orderId: "1234" }, timeoutSeconds: 3600 });
     const retried = await retry(original.id);
     expect(retried.outcome).toBe("created");
-    const execution = retried.execution as ExecutionWithWorkflow & { retryOf: string | null; tags: string[]; metadata: Json };
+    const execution = retried.execution;
     expect(execution.id).not.toBe(original.id);
     expect(execution.retryOf).toBe(original.id);
     expect(execution.status).toBe("running");
