@@ -33,7 +33,7 @@ import { serviceCaller } from "./identity.ts";
 import { processStopRequests, type StopReport } from "./stops.ts";
 import * as executions from "./repository/executions.ts";
 import * as retention from "./repository/retention.ts";
-import type { PrunedRow, RetentionCursor } from "./repository/retention.ts";
+import type { PrunedRow, RetentionCursor, RetentionRule } from "./repository/retention.ts";
 import * as repo from "./repository/sweeper.ts";
 import type { ClaimedRow, ClaimScope, OverdueRow, Outcome, SweepPhase } from "./repository/sweeper.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
@@ -161,6 +161,8 @@ const defaults = {
 const maxRetryAfterSeconds = 3600;
 const leftCountLimit = 10_000;
 const failedIdsShown = 20;
+/** Owners' policies with expired rows taken per run (the rest wait for the next one). */
+const ownerRulesPerRun = 1000;
 /** Never started by anyone: ids the tracker starts are `execution-<uuid>`, and this one names no execution. */
 const reachabilityProbeId = "execution-tracker-reachability-probe";
 
@@ -260,32 +262,40 @@ async function sendStops(run: SweepRun): Promise<void> {
 
 /**
  * Terminal rows older than their retention period (by started_at), deleted without being
- * subtracted from the statistics: first those of owners whose policy is shorter than the
- * global period, then every row past the global period, resuming after the last row deleted.
+ * subtracted from the statistics: first the rules of owners whose policy is shorter than the
+ * global period (those with expired rows), then the global one; each rule in its own batches.
  */
 async function pruneExpiredRows(run: SweepRun): Promise<void> {
   const globalDays = run.options.retentionDays;
   const report = run.report.retention;
-  await run.inBatches("retention", async () => {
-    const pruned = await run.batchOrEachRow<PrunedRow>("retention", {
-      batch: async (tx, scope) => (await retention.markAsPruning(tx), await retention.pruneByPolicy(tx, globalDays, scope)),
-      ids: (tx, scope) => retention.expiredByPolicyIds(tx, globalDays, scope),
-    });
-    report.deleted += pruned.rows.length;
-    report.deletedByOwnerPolicy += pruned.rows.length;
-    return pruned.full;
-  });
-  if (globalDays === null || report.stoppedBy) return;
+  const ownerRules = await run.inServiceTx((tx) => retention.ownerRulesDue(tx, globalDays, ownerRulesPerRun));
+  const rules: RetentionRule[] = [...ownerRules, ...(globalDays === null ? [] : [{ retentionDays: globalDays }])];
+  let stoppedBy: PhaseReport["stoppedBy"] = null;
+  for (const rule of rules) {
+    report.stoppedBy = null; // each rule has its own maxBatches
+    const deleted = await pruneByRule(run, rule);
+    report.deleted += deleted;
+    if (rule.createdBy) report.deletedByOwnerPolicy += deleted;
+    stoppedBy = report.stoppedBy ?? stoppedBy;
+    if (report.stoppedBy === "budget") break;
+  }
+  report.stoppedBy = stoppedBy;
+}
+
+/** One rule's batches, each resuming after the last row the one before deleted; returns how many rows went. */
+async function pruneByRule(run: SweepRun, rule: RetentionRule): Promise<number> {
   let after: RetentionCursor | null = null;
+  let deleted = 0;
   await run.inBatches("retention", async () => {
     const pruned = await run.batchOrEachRow<PrunedRow>("retention", {
-      batch: async (tx, scope) => (await retention.markAsPruning(tx), await retention.pruneExpired(tx, globalDays, after, scope)),
-      ids: (tx, scope) => retention.expiredIds(tx, globalDays, after, scope),
+      batch: async (tx, scope) => (await retention.markAsPruning(tx), await retention.pruneExpired(tx, rule, after, scope)),
+      ids: (tx, scope) => retention.expiredIds(tx, rule, after, scope),
     });
     after = pruned.rows.at(-1) ?? after;
-    report.deleted += pruned.rows.length;
+    deleted += pruned.rows.length;
     return pruned.full;
   });
+  return deleted;
 }
 
 /** The sum of two reports' counts (numbers, nested); other fields from the later one. */

@@ -194,7 +194,7 @@ describe("never in a writer's way", () => {
       const held = new Promise<void>((resolve) => (holding = resolve));
       const batch = withCaller(pruner, serviceCaller(), async (tx) => {
         await retention.markAsPruning(tx);
-        firstBatch = (await retention.pruneExpired(tx, 30, null, { limit: 200, skip: [] })).map((row) => row.id);
+        firstBatch = (await retention.pruneExpired(tx, { retentionDays: 30 }, null, { limit: 200, skip: [] })).map((row) => row.id);
         holding();
         await released; // the batch's locks are held until the writers are done
       });
@@ -202,16 +202,16 @@ describe("never in a writer's way", () => {
       expect(firstBatch).toHaveLength(200);
 
       const writes = await writer.begin(async (tx) => {
+        // Any wait for a lock fails this transaction after 3 s (no timing is asserted: a block is an error).
         await tx`set local lock_timeout = '3s'`;
         const [created] = await tx`
           insert into public.workflow_executions (workflow_id, created_by, status) values (${workflow}, ${owner}, 'running') returning id`;
         await tx`update public.workflow_executions set status = 'completed', completed_at = now(), duration_ms = 5 where id = ${liveRow}`;
         // Another sweeper's batch takes the other rows, skipping the locked ones without waiting.
         await tx`select set_config('execution_tracker.prune', 'on', true)`;
-        const other = await retention.pruneExpired(tx as unknown as postgres.Sql, 30, null, { limit: 1000, skip: [] });
+        const other = await retention.pruneExpired(tx as unknown as postgres.Sql, { retentionDays: 30 }, null, { limit: 1000, skip: [] });
         return { created: created.id as string, other: other.map((row) => row.id) };
-      });
-      release();
+      }).finally(() => release());
       await batch;
       expect(writes.created).toBeTruthy();
       expect(writes.other).toHaveLength(100);
@@ -221,4 +221,85 @@ describe("never in a writer's way", () => {
       await writer.end({ timeout: 1 });
     }
   });
+});
+
+describe("each batch through an index", () => {
+  interface PlanNode {
+    "Node Type": string;
+    "Relation Name"?: string;
+    "Index Name"?: string;
+    "Sort Key"?: string[];
+    Plans?: PlanNode[];
+  }
+  const walk = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(walk)];
+
+  it("reads idx_workflow_executions_started (global) and idx_workflow_executions_created_by (per owner), never a sequential scan of the executions", async () => {
+    const owners = 200;
+    const total = 40_000;
+    // 200 owners, the first 20 with a 7-day policy; 40,000 rows over 60 days in shuffled heap order, 90% terminal.
+    // Owner 1 (a policy) is heavy: a quarter of all rows.
+    await sql.begin(async (tx) => {
+      await tx`
+        insert into auth.users (id, email)
+        select md5('rt-user-' || u)::uuid, 'rt' || u || '@test.local' from generate_series(1, ${owners}) u`;
+      await tx`
+        insert into public.workflows (id, name, created_by)
+        select md5('rt-wf-' || u)::uuid, 'workflow', md5('rt-user-' || u)::uuid from generate_series(1, ${owners}) u`;
+      await tx`
+        insert into public.execution_retention_policies (created_by, retention_days)
+        select md5('rt-user-' || u)::uuid, 7 from generate_series(1, 20) u`;
+      await tx`
+        insert into public.workflow_executions (workflow_id, created_by, status, started_at, completed_at, duration_ms)
+        select md5('rt-wf-' || u)::uuid, md5('rt-user-' || u)::uuid, s.status, t.started_at,
+               case when s.status in ('pending', 'running') then null else t.started_at + interval '1 second' end,
+               case when s.status in ('pending', 'running') then null else 1000 end
+          from generate_series(1, ${total}) i,
+               lateral (select case when i % 4 = 0 then 1 else 2 + i % ${owners - 1} end) o(u),
+               lateral (select now() - i * interval '129 seconds') t(started_at),
+               lateral (select (case when i % 10 = 0 then 'running' when i % 10 < 7 then 'completed' else 'failed' end)::public.execution_status) s(status)
+         order by md5(i::text)`;
+    });
+    await sql`analyze auth.users, public.workflows, public.workflow_executions, public.execution_retention_policies`;
+
+    const captured: { query: string; parameters: unknown[] }[] = [];
+    const traced = connect(url, { max: 1, debug: (_id: number, query: string, parameters: unknown[]) => captured.push({ query, parameters }) });
+    try {
+      const report = await sweep({ sql: traced, temporal: null, log }, { retentionDays: 30, batchSize: 500, maxBatches: 2 });
+      expect(report.retention.deletedByOwnerPolicy).toBeGreaterThan(1000);
+      expect(report.retention.deleted - report.retention.deletedByOwnerPolicy).toBe(2 * 500); // the global rule: two batches
+      const batches = captured.filter((c) => c.query.includes("delete from public.workflow_executions e"));
+      const [heavy] = await sql`select md5('rt-user-1')::uuid::text as id`;
+      let explained = { global: 0, heavyOwner: 0, owners: 0 };
+      for (const statement of batches) {
+        const plan = await withCaller(sql, serviceCaller(), async (tx) => {
+          const parameters = statement.parameters as postgres.ParameterOrJSON<never>[];
+          const [row] = await tx.unsafe(`explain (format json) ${statement.query}`, parameters);
+          const text = (await tx.unsafe(`explain (costs off) ${statement.query}`, parameters)).map((r) => r["QUERY PLAN"] as string).join("\n");
+          return { nodes: walk((row["QUERY PLAN"] as { Plan: PlanNode }[])[0].Plan), text };
+        });
+        const seqScans = plan.nodes.filter((node) => node["Node Type"] === "Seq Scan" && node["Relation Name"] === "workflow_executions");
+        expect(seqScans, plan.text).toEqual([]);
+        const indexes = plan.nodes.filter((node) => node["Relation Name"] === "workflow_executions").map((node) => node["Index Name"]);
+        const owner = statement.query.includes("e.created_by =") ? (statement.parameters[0] as string) : null;
+        if (!owner) {
+          expect(indexes, plan.text).toContain("idx_workflow_executions_started");
+          if (explained.global++ === 1) console.log(`retention batch, global rule, resumed:\n${plan.text}`);
+        } else if (owner === heavy.id) {
+          // The heavy owner's rule reads its rows in order and stops after the batch: no bitmap of all of them, no sort.
+          expect(indexes, plan.text).toContain("idx_workflow_executions_created_by");
+          const rowSorts = plan.nodes.filter((node) => node["Node Type"] === "Sort" && !(node["Sort Key"] ?? []).every((key) => key.startsWith("pruned.")));
+          expect(rowSorts, plan.text).toEqual([]); // only the batch's own 500 deleted rows are sorted, for the cursor
+          if (explained.heavyOwner++ === 1) console.log(`retention batch, a heavy owner's rule, resumed:\n${plan.text}`);
+        } else {
+          explained.owners++;
+        }
+        // Every deleted row is found again by primary key.
+        expect(plan.nodes.some((node) => node["Index Name"] === "workflow_executions_pkey"), plan.text).toBe(true);
+      }
+      expect(explained).toMatchObject({ global: 2, heavyOwner: 2 });
+      expect(explained.owners).toBeGreaterThan(0);
+    } finally {
+      await traced.end({ timeout: 1 });
+    }
+  }, 120_000);
 });
