@@ -1,7 +1,9 @@
 /**
  * The timeout sweeper: no execution stays "running" (or "pending") forever, and one bad row
- * never stops it for anyone. A sweep is five phases over one report:
+ * never stops it for anyone. A sweep is six phases over one report:
  *
+ *   stats       the statistics' pending deltas are folded into the rollups (a bounded amount;
+ *               reads are exact either way, the fold keeps them cheap);
  *   deadlines   live rows past `timeout_at` end: a reported row as timed_out at once, a row
  *               the tracker acts on in Temporal with a stop request (by trigger) that the
  *               stop phase sends and that ends it once Temporal confirms;
@@ -34,6 +36,7 @@ import { processStopRequests, type StopReport } from "./stops.ts";
 import * as executions from "./repository/executions.ts";
 import * as retention from "./repository/retention.ts";
 import type { PrunedRow, RetentionCursor, RetentionRule } from "./repository/retention.ts";
+import * as stats from "./repository/stats.ts";
 import * as repo from "./repository/sweeper.ts";
 import type { ClaimedRow, ClaimScope, OverdueRow, Outcome, SweepPhase } from "./repository/sweeper.ts";
 import type { TemporalGateway, WorkflowDescription } from "./temporal/gateway.ts";
@@ -43,7 +46,7 @@ import type { Json } from "./types.ts";
 /** What the sweeper runs on: the same shape as the functions' runtime. */
 export interface SweeperDeps {
   sql: Sql;
-  /** Null when Temporal is not configured: only deadlines and retention run. */
+  /** Null when Temporal is not configured: only stats, deadlines, stops (confirmed at once) and retention run. */
   temporal: TemporalGateway | null;
   log: (message: string, error?: unknown) => void;
 }
@@ -74,7 +77,7 @@ export interface SweepOptions {
   stopEscalateAfterSeconds?: number | null;
 }
 
-export type PhaseName = "deadlines" | "reconcile" | "redispatch" | "stops" | "retention";
+export type PhaseName = "stats" | "deadlines" | "reconcile" | "redispatch" | "stops" | "retention";
 
 /** What every phase reports. */
 export interface PhaseReport {
@@ -101,6 +104,10 @@ export interface SweepReport {
   budgetMs: number;
   /** False when Temporal could not be reached (or is not configured). */
   temporalReachable: boolean;
+  stats: PhaseReport & {
+    /** Stat deltas folded into the rollups (shared/repository/stats.ts foldStatDeltas). */
+    folded: number;
+  };
   deadlines: PhaseReport & {
     /** Reported rows ended as timed_out. */
     timedOut: number;
@@ -161,6 +168,8 @@ const defaults = {
 const maxRetryAfterSeconds = 3600;
 const leftCountLimit = 10_000;
 const failedIdsShown = 20;
+/** Deltas per fold transaction (the stats phase). */
+const statDeltasPerFold = 10_000;
 /** Owners' policies with expired rows taken per run (the rest wait for the next one). */
 const ownerRulesPerRun = 1000;
 /** Never started by anyone: ids the tracker starts are `execution-<uuid>`, and this one names no execution. */
@@ -168,6 +177,7 @@ const reachabilityProbeId = "execution-tracker-reachability-probe";
 
 /** The phases in their order, each a function over the run's one report. */
 const phases: [PhaseName, (run: SweepRun) => Promise<void>][] = [
+  ["stats", foldStatDeltas],
   ["deadlines", endOverdueRows],
   ["reconcile", adoptClosedRuns],
   ["redispatch", redispatchPendingRows],
@@ -187,6 +197,28 @@ export async function sweep(deps: SweeperDeps, options: SweepOptions = {}): Prom
 // ---------------------------------------------------------------------------------------------
 // The phases
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Folds the stat deltas writes appended into the rollups, in batches. Reads are exact without it
+ * (they add what is not folded yet); it keeps them cheap, so the fold never lags far even where
+ * the sweeper is the only thing that runs it (no pg_cron). A fold that fails is logged and
+ * counted and the other phases go on: it is retried by the next run.
+ */
+async function foldStatDeltas(run: SweepRun): Promise<void> {
+  const report = run.report.stats;
+  await run.inBatches("stats", async () => {
+    try {
+      const folded = await stats.foldStatDeltas(run.deps.sql, statDeltasPerFold);
+      report.folded += folded;
+      return folded >= statDeltasPerFold;
+    } catch (error) {
+      if (isInfrastructureError(error)) throw error;
+      report.failures++;
+      run.deps.log("sweeper: folding the stat deltas failed; the next run retries", error);
+      return false;
+    }
+  });
+}
 
 async function endOverdueRows(run: SweepRun): Promise<void> {
   const report = run.report.deadlines;
@@ -360,6 +392,7 @@ class SweepRun {
       elapsedMs: 0,
       budgetMs: options.budgetMs,
       temporalReachable: this.temporalReachable,
+      stats: { ...phase(), folded: 0 },
       deadlines: { ...phase(), timedOut: 0, stopRequested: 0 },
       reconcile: { ...phase(), completed: 0, failed: 0, cancelled: 0, timed_out: 0, stillRunning: 0, unknownToTemporal: 0 },
       redispatch: { ...phase(), started: 0, rejected: 0 },
@@ -567,6 +600,7 @@ class SweepRun {
   async finish(): Promise<SweepReport> {
     const { recheckAfterSeconds, redispatchAfterSeconds, retentionDays } = this.options;
     const counts: Record<PhaseName, ((tx: Tx) => Promise<number>) | null> = {
+      stats: null,
       deadlines: (tx) => repo.countOverdue(tx, leftCountLimit),
       reconcile: (tx) => repo.countDueLive(tx, { phase: "reconcile", olderThanSeconds: recheckAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
       redispatch: (tx) => repo.countDueLive(tx, { phase: "redispatch", olderThanSeconds: redispatchAfterSeconds, leaseSeconds: 0 }, leftCountLimit),
