@@ -562,6 +562,10 @@ export const sweepReportResponseSchema = z.strictObject({
   elapsedMs: z.number().nonnegative(),
   budgetMs: z.number().nonnegative(),
   temporalReachable: z.boolean(),
+  stats: z.strictObject({
+    ...phaseReport,
+    folded: counter.meta({ description: "Stat deltas folded into the rollups (reads are exact either way; folding keeps them cheap)." }),
+  }),
   deadlines: z.strictObject({ ...phaseReport, timedOut: counter, stopRequested: counter }),
   reconcile: z.strictObject({
     ...phaseReport,
