@@ -133,6 +133,7 @@ describe("POST /executions-retry/:id", () => {
       ["a requestId with a control character", { requestId: "a\nb" }, {}, "requestId"],
       ["a too long requestId", { requestId: "x".repeat(256) }, {}, "requestId"],
       ["a body and header that disagree", { requestId: "a" }, { "Idempotency-Key": "b" }, "requestId"],
+      ["a too long Idempotency-Key header", undefined, { "Idempotency-Key": "x".repeat(256) }, "Idempotency-Key"],
       ["an input nested too deep", { input: JSON.parse("[".repeat(70) + "]".repeat(70)) }, {}, "input"],
     ];
     for (const [what, body, headers, field] of cases) {
