@@ -74,8 +74,10 @@ async function insertRetryOf(tx: Tx, id: string, options: RetryExecutionOptions)
 
 /**
  * The execution id of the retry of `original` under `requestId`: a UUID (version 8, RFC 9562
- * custom) of the SHA-256 of (owner, original id, request id). In the owner's space: another
- * tenant's request id or original can never name it, and the owner's same request always does.
+ * custom) of the SHA-256 of (owner, original id, request id): the same request for the same
+ * original always names it, another original or owner never does. A row squatting it (a direct
+ * insert of that id by someone who knows it) makes the request a 409 conflict, never someone
+ * else's row in the answer. Reusing a requestId after its retry was deleted creates it anew.
  */
 export async function retryIdFor(original: Pick<ExecutionWithWorkflow, "id" | "createdBy">, requestId: string): Promise<string> {
   const name = new TextEncoder().encode(`execution-tracker retry\u0000${original.createdBy}\u0000${original.id}\u0000${requestId}`);
