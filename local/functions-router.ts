@@ -5,6 +5,8 @@
  */
 import { REQUEST_ID_HEADER, requestIdOf } from "../shared/http/request-log.ts";
 import type { Runtime } from "../shared/http/runtime.ts";
+import { createApp as alerts } from "../supabase/functions/alerts/app.ts";
+import { createApp as alertsDeliver } from "../supabase/functions/alerts-deliver/app.ts";
 import { createApp as executionsBulk } from "../supabase/functions/executions-bulk/app.ts";
 import { createApp as executionsCreate } from "../supabase/functions/executions-create/app.ts";
 import { createApp as executionsList } from "../supabase/functions/executions-list/app.ts";
@@ -27,6 +29,8 @@ export const functionFactories: Record<string, (runtime: Runtime) => { fetch: Fe
   "executions-bulk": executionsBulk,
   "executions-webhook": executionsWebhook,
   "timeout-sweeper": timeoutSweeper,
+  alerts,
+  "alerts-deliver": alertsDeliver,
   workflows,
 };
 

@@ -17,6 +17,7 @@ import * as s from "../schemas.ts";
 import * as bulk from "../bulk/schemas.ts";
 import type { ExecutionPage, ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
 import { webhookPayloadSchema } from "../webhook.ts";
+import { alertComponentSchemas, alertOperations } from "../alerts/openapi.ts";
 import { retryExecutionSchema } from "../retry-schemas.ts";
 
 /** The API's version (package.json's; tests/contract/document.test.ts checks they agree). */
@@ -32,6 +33,8 @@ export const functionNames = [
   "executions-webhook",
   "timeout-sweeper",
   "executions-bulk",
+  "alerts",
+  "alerts-deliver",
 ] as const;
 export type FunctionName = (typeof functionNames)[number];
 
@@ -263,6 +266,7 @@ const ops: Operation[] = [
     body: { schema: "BulkProcessOptions", required: false },
     ok: { 200: { description: "What this run did.", schema: "BulkProcessReport" } },
   },
+  ...alertOperations(),
 ];
 
 /** Component schemas: request bodies (the handlers' own schemas) and responses. */
@@ -294,6 +298,7 @@ function componentSchemas(): Record<string, z.ZodType> {
     BulkDryRun: bulk.bulkDryRunResponseSchema,
     BulkActionList: bulk.bulkActionListResponseSchema,
     BulkProcessReport: bulk.bulkProcessReportResponseSchema,
+    ...alertComponentSchemas(),
   };
 }
 
@@ -472,7 +477,7 @@ function buildOperation(op: Operation, pathIdSchema: JsonObject): JsonObject {
 function documentOperation(fn: FunctionName): Operation & { document: true } {
   return {
     fn, method: "get", path: "/openapi.json", operationId: `${fn.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}OpenApi`,
-    auth: fn === "executions-webhook" || fn === "timeout-sweeper" ? "internal" : "caller",
+    auth: fn === "executions-webhook" || fn === "timeout-sweeper" || fn === "alerts-deliver" ? "internal" : "caller",
     summary: `This function's part of the OpenAPI document`,
     ok: { 200: { description: "An OpenAPI 3.1 document.", schema: null } },
     document: true,

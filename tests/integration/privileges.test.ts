@@ -62,6 +62,18 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   // Stop requests (cancel / timeout / delete of an acted-on run): the owner reads its own under
   // RLS; only triggers and the service role write them.
   "table public.execution_stop_requests": { authenticated: ["SELECT"] },
+  // Alerts (20261202000500): users manage their own endpoints under RLS, every column but the
+  // secret readable (it is written, by the API that generated it, and never read back); the
+  // delivery log is read-only to its owner (the trigger and the service role write it).
+  "table public.alert_endpoints": {
+    authenticated: [
+      "DELETE",
+      ...columns("SELECT", ["id", "created_by", "url", "description", "workflow_id", "statuses", "enabled", "created_at", "updated_at"]),
+      ...columns("INSERT", ["created_by", "url", "description", "workflow_id", "statuses", "enabled", "secret"]),
+      ...columns("UPDATE", ["url", "description", "workflow_id", "statuses", "enabled", "secret"]),
+    ],
+  },
+  "table public.alert_deliveries": { authenticated: ["SELECT"] },
   // Tag and metadata side tables (20261202000100): the owner reads its own under RLS; only triggers write them.
   "table public.execution_tags": { authenticated: ["SELECT"] },
   "table public.execution_metadata_entries": { authenticated: ["SELECT"] },
