@@ -245,19 +245,38 @@ export function executionFilterCondition(tx: Tx, filter: ExecutionFilter) {
 }
 
 /**
- * The side-table index a filter's first tag (else its first metadata pair) is read from, as
- * `d` (execution_id, started_at), or null for a filter without tags and metadata.
- * With `ownerId` the condition names the owner, so the (created_by, ...) index serves it; the
- * side tables' RLS scopes a user to their own rows either way.
+ * A tag or metadata filter read through its side table: the first tag (else the first
+ * metadata pair) is the side table's index condition (`entries`: `d` with execution_id,
+ * created_by, started_at, also bounded by the time range and the owner); `rest` is what is
+ * left to check on each entry's execution `e`; `rows` joins the two (for aggregates). Null for
+ * a filter without tags and metadata.
+ *
+ * What `d` already decides is not repeated on `e`: the time range is d.started_at's, the owner
+ * is equated (`e.created_by = d.created_by`; `ownerId` names it so the (created_by, ...) index
+ * serves it; RLS scopes both tables anyway), the first tag or pair is not checked again.
+ * Repeated, the planner multiplies selectivities of conditions that are one and the same.
  */
 export function filterDriver(tx: Tx, filter: ExecutionFilter, ownerId?: string | null) {
-  const owner = ownerId ? tx`and d.created_by = ${ownerId}::uuid` : tx``;
-  if (filter.tags?.length) {
-    return { from: tx`public.execution_tags d`, where: tx`d.tag = ${filter.tags[0]}::text ${owner}` };
+  const [firstTag, ...otherTags] = filter.tags ?? [];
+  const [firstPair, ...otherPairs] = Object.entries(filter.metadata ?? {});
+  if (firstTag === undefined && !firstPair) return null;
+  const rest: ExecutionFilter = { ...filter, startedAfter: undefined, startedBefore: undefined };
+  let source;
+  if (firstTag !== undefined) {
+    source = tx`public.execution_tags d where d.tag = ${firstTag}::text`;
+    rest.tags = otherTags;
+  } else {
+    source = tx`public.execution_metadata_entries d where d.key = ${firstPair[0]}::text and d.value = ${firstPair[1]}::text`;
+    rest.metadata = Object.fromEntries(otherPairs);
   }
-  const [first] = Object.entries(filter.metadata ?? {});
-  if (!first) return null;
-  return { from: tx`public.execution_metadata_entries d`, where: tx`d.key = ${first[0]}::text and d.value = ${first[1]}::text ${owner}` };
+  const entries = tx`select d.execution_id, d.created_by, d.started_at from ${source}
+      ${ownerId ? tx`and d.created_by = ${ownerId}::uuid` : tx``}
+      ${filter.startedAfter ? tx`and d.started_at >= ${filter.startedAfter}::text::timestamptz` : tx``}
+      ${filter.startedBefore ? tx`and d.started_at < ${filter.startedBefore}::text::timestamptz` : tx``}`;
+  const rows = tx`(${entries}) d
+    join public.workflow_executions e on e.id = d.execution_id and e.created_by = d.created_by
+    where ${executionFilterCondition(tx, rest)}`;
+  return { entries, rest, rows };
 }
 
 export interface ListQuery extends ExecutionFilter {
@@ -304,21 +323,24 @@ async function listByKeyset(tx: Tx, query: ListQuery): Promise<ExecutionRow[]> {
 /**
  * A tag or metadata filter: the page is read in keyset order off the side table's index
  * ((owner,) tag | key+value, started_at, id: the same position as the row's, since both are
- * immutable), each entry joined to its row by primary key, the rest of the filter checked on
- * the row. The time range and the cursor apply to the side table's columns, so the index
- * range itself starts at the cursor; the condition on the row repeats them (harmless).
+ * immutable), the cursor bounding the index range itself; each entry's execution is then read
+ * by primary key and the rest of the filter checked on it, until the page is full. Written as
+ * a LATERAL subquery behind `offset 0` (which the planner cannot flatten into a join) so that
+ * it stays this nested loop in index order: as a join, the planner took the rest of the filter
+ * for independent of the first tag (tags that always go together), expected almost no
+ * matches, and hashed and sorted every tagged row instead (tests/integration/query-plans.test.ts).
  */
 async function listThroughSideTable(tx: Tx, query: ListQuery, driver: NonNullable<ReturnType<typeof filterDriver>>) {
   const asc = query.order === "asc";
+  const order = asc ? tx`order by d.started_at asc, d.execution_id asc` : tx`order by d.started_at desc, d.execution_id desc`;
   const rows = await tx`
     select ${executionColumns(tx)}
-      from ${driver.from} join public.workflow_executions e on e.id = d.execution_id
-     where ${driver.where}
-       ${query.startedAfter ? tx`and d.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
-       ${query.startedBefore ? tx`and d.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
-       ${query.after ? afterCondition(tx, tx`d.started_at, d.execution_id`, query.after, asc) : tx``}
-       and ${executionFilterCondition(tx, query)}
-    ${asc ? tx`order by d.started_at asc, d.execution_id asc` : tx`order by d.started_at desc, d.execution_id desc`}
+      from (${driver.entries} ${query.after ? afterCondition(tx, tx`d.started_at, d.execution_id`, query.after, asc) : tx``}) d
+     cross join lateral (
+       select e.* from public.workflow_executions e
+        where e.id = d.execution_id and e.created_by = d.created_by and ${executionFilterCondition(tx, driver.rest)}
+       offset 0) e
+    ${order}
     limit ${query.limit + 1}`;
   return rows.map(toExecutionRow);
 }

@@ -19,16 +19,12 @@ export type FilteredStatsQuery = Omit<ExecutionFilter, "status"> & { ownerId?: s
 export const needsRowStats = (filter: Omit<ExecutionFilter, "status">) =>
   Boolean(filter.tags?.length || Object.keys(filter.metadata ?? {}).length || filter.retryOf);
 
-/** The matching rows as `e` (and `d`, the side table, when one drives). */
+/** The matching rows as `e` (through the side table `d` when a tag or metadata pair drives). */
 function matchingRows(tx: Tx, query: FilteredStatsQuery) {
   const driver = filterDriver(tx, query, query.ownerId);
+  if (driver) return driver.rows;
   const owner = query.ownerId ? tx`and e.created_by = ${query.ownerId}::uuid` : tx``;
-  if (!driver) return tx`public.workflow_executions e where ${executionFilterCondition(tx, query)} ${owner}`;
-  return tx`${driver.from} join public.workflow_executions e on e.id = d.execution_id
-    where ${driver.where}
-      ${query.startedAfter ? tx`and d.started_at >= ${query.startedAfter}::text::timestamptz` : tx``}
-      ${query.startedBefore ? tx`and d.started_at < ${query.startedBefore}::text::timestamptz` : tx``}
-      and ${executionFilterCondition(tx, query)} ${owner}`;
+  return tx`public.workflow_executions e where ${executionFilterCondition(tx, query)} ${owner}`;
 }
 
 /** The stats columns of a group of rows `e` (as shared/repository/stats.ts names them). */

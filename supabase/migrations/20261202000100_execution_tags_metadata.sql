@@ -60,6 +60,7 @@ as $$
     ))
 $$;
 
+revoke all on function public.execution_tags_are_valid(text[]), public.execution_metadata_is_valid(jsonb) from public, anon;
 grant execute on function public.execution_tags_are_valid(text[]), public.execution_metadata_is_valid(jsonb)
   to authenticated, service_role;
 

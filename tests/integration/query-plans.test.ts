@@ -73,12 +73,15 @@ beforeAll(async () => {
     // idx_workflow_executions_started with a filter, which is as cheap (see docs/query-plans.md).
     await tx`
       insert into public.workflow_executions
-        (workflow_id, created_by, temporal_workflow_id, status, started_at, duration_ms)
+        (workflow_id, created_by, temporal_workflow_id, status, started_at, duration_ms, tags, metadata)
       select md5('qp-wf-' || u || '-' || (1 + i % 3))::uuid, md5('qp-user-' || u)::uuid,
              -- A pending row's Temporal id is derived from its own id (ET012 for a chosen one).
              case when s.status = 'pending' then null else 'qp-' || i end,
              s.status, now() - i * interval '37 seconds' - (i % 1000) * interval '1 millisecond',
-             case when s.status in ('pending', 'running') then null else 100 + abs(hashtext(i::text)) % 600000 end
+             case when s.status in ('pending', 'running') then null else 100 + abs(hashtext(i::text)) % 600000 end,
+             -- Tags on every 10th row, metadata on every 4th (20261202000100's side tables fill by trigger).
+             case when i % 10 = 0 then array['qp-even', 'qp-tenth'] else '{}' end,
+             case when i % 4 = 0 then jsonb_build_object('tenant', 'acme') else '{}'::jsonb end
         from generate_series(1, ${TOTAL}) i,
              lateral (select case when i % ${TOTAL / HEAVY} = 0 then 1 else 2 + (i / ${TOTAL / HEAVY}) % ${USERS - 1} end) o(u),
              lateral (select (case when h < 70 then 'completed' when h < 80 then 'failed' when h < 90 then 'running'
@@ -86,7 +89,7 @@ beforeAll(async () => {
                         from (select abs(hashtext('s' || i)) % 100 as h) x) s(status)
        order by md5(i::text)`;
   });
-  await admin`analyze auth.users, public.workflows, public.workflow_executions`;
+  await admin`analyze auth.users, public.workflows, public.workflow_executions, public.execution_tags, public.execution_metadata_entries`;
   if (process.env.ET_TEST_VERBOSE) console.log(`seeded ${TOTAL} executions in ${Date.now() - started}ms`);
   [{ heavyUser, heavyWorkflow, smallUser }] = await admin`
     select md5('qp-user-1')::uuid as "heavyUser", md5('qp-wf-1-2')::uuid as "heavyWorkflow", md5('qp-user-8')::uuid as "smallUser"`;
@@ -121,7 +124,7 @@ const stable = (text: string) =>
 async function explainList(caller: Caller, filter: ListExecutionsFilter) {
   captured.length = 0;
   const page: ExecutionPage = await createExecutionService({ sql: traced, caller, temporal: null }).listExecutions(filter);
-  const statement = captured.find((c) => /order by e\.started_at (desc|asc), e\.id (desc|asc)/.test(c.query));
+  const statement = captured.find((c) => /order by (e\.started_at|d\.started_at) (desc|asc), (e\.id|d\.execution_id) (desc|asc)/.test(c.query));
   if (!statement) throw new Error("the list query was not captured");
   const explain = (options: string) =>
     withCaller(admin, caller, (tx) => tx.unsafe(`explain (${options}) ${statement.query}`, statement.parameters as postgres.ParameterOrJSON<never>[]));
@@ -149,6 +152,11 @@ interface Case {
   filter: () => Promise<ListExecutionsFilter>;
   /** Rows the scan reads for the page: limit + 1 unless a filter skips some. */
   read?: () => Promise<number>;
+  /**
+   * A tag or metadata filter: the side table whose index is read in order (`index`); each of
+   * its entries then reads its execution by primary key (one row per loop).
+   */
+  driver?: "execution_tags" | "execution_metadata_entries";
 }
 
 const heavy = () => userCaller(heavyUser);
@@ -217,20 +225,77 @@ const cases: Case[] = [
     filter: async () => ({ limit: PAGE, order: "asc", status: ["failed"], cursor: encodeCursor(await halfway(), "asc") }),
   },
   { name: "asc: service role, first page", index: "idx_workflow_executions_started", caller: serviceCaller, filter: async () => ({ limit: PAGE, order: "asc" }) },
+  // Tag and metadata filters (20261202000100): the side table's keyset index, in order.
+  { name: "tag filter", index: "idx_execution_tags_owner_keyset", driver: "execution_tags", caller: heavy, filter: async () => ({ limit: PAGE, tags: ["qp-even"] }) },
+  {
+    name: "tag filter, deep keyset page",
+    index: "idx_execution_tags_owner_keyset",
+    driver: "execution_tags",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, tags: ["qp-even"], cursor: encodeCursor(await halfway()) }),
+  },
+  {
+    name: "two tags, deep keyset page",
+    index: "idx_execution_tags_owner_keyset",
+    driver: "execution_tags",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, tags: ["qp-even", "qp-tenth"], cursor: encodeCursor(await halfway()) }),
+  },
+  {
+    name: "metadata filter",
+    index: "idx_execution_metadata_entries_owner_keyset",
+    driver: "execution_metadata_entries",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, metadata: { tenant: "acme" } }),
+  },
+  {
+    name: "metadata filter, deep keyset page",
+    index: "idx_execution_metadata_entries_owner_keyset",
+    driver: "execution_metadata_entries",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, metadata: { tenant: "acme" }, cursor: encodeCursor(await halfway()) }),
+  },
+  {
+    name: "service role, tag filter, deep keyset page",
+    index: "idx_execution_tags_keyset",
+    driver: "execution_tags",
+    caller: serviceCaller,
+    filter: async () => ({ limit: PAGE, tags: ["qp-even"], cursor: encodeCursor(await halfway()) }),
+  },
+  {
+    name: "asc: tag filter, deep keyset page",
+    index: "idx_execution_tags_owner_keyset",
+    driver: "execution_tags",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", tags: ["qp-even"], cursor: encodeCursor(await halfway(), "asc") }),
+  },
+  {
+    name: "asc: metadata filter, deep keyset page",
+    index: "idx_execution_metadata_entries_owner_keyset",
+    driver: "execution_metadata_entries",
+    caller: heavy,
+    filter: async () => ({ limit: PAGE, order: "asc", metadata: { tenant: "acme" }, cursor: encodeCursor(await halfway(), "asc") }),
+  },
 ];
 
 const observed: { name: string; index: string; read: number; sql: string; text: string }[] = [];
 
 describe(`list query plans on ${TOTAL} executions`, () => {
-  it.each(cases)("$name: $index", async ({ name, index, caller, filter, read }) => {
+  it.each(cases)("$name: $index", async ({ name, index, caller, filter, read, driver }) => {
     const { page, plan, text, sql } = await explainList(caller(), await filter());
     expect(page.data).toHaveLength(PAGE); // every page here is full
     expect(page.nextCursor).not.toBeNull();
 
     const nodes = walk(plan);
-    const scans = nodes.filter((n) => n["Relation Name"] === "workflow_executions");
+    const scans = nodes.filter((n) => n["Relation Name"] === (driver ?? "workflow_executions"));
     expect(scans, text).toHaveLength(1);
     const [scan] = scans;
+    if (driver) {
+      // Each side-table entry reads its execution by primary key: one row per loop, nothing else of the table.
+      const rowReads = nodes.filter((n) => n["Relation Name"] === "workflow_executions");
+      expect(rowReads.map((n) => [n["Node Type"], n["Index Name"]]), text).toEqual([["Index Scan", "workflow_executions_pkey"]]);
+      expect(rowReads[0]["Actual Loops"], text).toBe(PAGE + 1);
+    }
     const rowsRead = (scan["Actual Rows"] ?? 0) + (scan["Rows Removed by Filter"] ?? 0);
     observed.push({ name, index: String(scan["Index Name"]), read: rowsRead, sql, text: stable(text) });
 
@@ -276,7 +341,9 @@ afterAll(() => {
     "",
     "`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)`: each page asks for limit + 1 = 21",
     "rows. Every shape reads one index in order and stops after its page: no Sort, no Seq Scan of",
-    "`workflow_executions`, the same work at page 1 and page 250.",
+    "`workflow_executions`, the same work at page 1 and page 250. A tag or metadata filter reads",
+    "its side table's keyset index (`execution_tags`, `execution_metadata_entries`) in order and",
+    "each entry's execution by primary key; further tags and pairs are checked on that row.",
     "",
     "| List | Index | Rows read for the page |",
     "| --- | --- | --- |",
