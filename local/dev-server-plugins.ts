@@ -6,6 +6,7 @@
  * answers its files before user provisioning and the functions see anything), and stops run
  * in reverse order at shutdown.
  */
+import { alertsDeliveryPlugin } from "./plugins/alerts-delivery.ts";
 import { apiReferencePlugin } from "./plugins/api-reference.ts";
 import { dashboardPlugin } from "./plugins/dashboard.ts";
 import { databaseWebhooksPlugin } from "./plugins/database-webhooks.ts";
@@ -26,5 +27,6 @@ export const devServerPlugins: DevServerPlugin[] = [
   pgNetPlugin,
   databaseWebhooksPlugin,
   sweeperIntervalPlugin,
+  alertsDeliveryPlugin,
   statsFoldPlugin,
 ];
