@@ -66,6 +66,13 @@ interface Operation {
   errors?: number[];
 }
 
+/** The tag / metadata / retryOf filters of list, export and stats (docs/architecture.md §5.1). */
+const filterNotes = {
+  tag: "Comma-separated tags: executions that have all of them, e.g. `tag=billing,eu`.",
+  metadata: "Written `metadata.<key>=<value>`, one parameter per key (e.g. `metadata.orderId=1234`): executions whose metadata value for the key, as text, equals it (all keys given).",
+  retryOf: "The retries of this execution.",
+};
+
 const ops: Operation[] = [
   {
     fn: "executions-create", method: "post", path: "", operationId: "createExecution", auth: "caller",
@@ -103,7 +110,7 @@ const ops: Operation[] = [
     summary: "The caller's executions, newest first (or oldest first), keyset-paginated",
     description: "Ordered by `startedAt`, then `id`, descending (`order=asc`: ascending). `startedAfter` is inclusive, `startedBefore` exclusive.",
     query: s.listExecutionsSchema,
-    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", cursor: "The previous page's `nextCursor` (of the same `order`; another order's cursor is a 400)." },
+    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", cursor: "The previous page's `nextCursor` (of the same `order`; another order's cursor is a 400).", ...filterNotes },
     ok: { 200: { description: "A page.", schema: "ExecutionPage" } },
   },
   {
@@ -116,7 +123,7 @@ const ops: Operation[] = [
       "null is empty, input and output are JSON text, and a cell starting with `=`, `+`, `-`, `@`, tab or CR is prefixed with `'` (against formula injection). " +
       "Not a snapshot: no row is repeated or skipped; rows inserted meanwhile may or may not appear.",
     query: s.exportExecutionsSchema,
-    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", format: "`ndjson` (application/x-ndjson) or `csv` (text/csv)." },
+    queryNotes: { status: "Comma-separated statuses, e.g. `running,failed`.", format: "`ndjson` (application/x-ndjson) or `csv` (text/csv).", ...filterNotes },
     ok: {
       200: {
         description: "The export (content-disposition: attachment with a filename).",
@@ -140,6 +147,7 @@ const ops: Operation[] = [
       "With `bucket` (hour | day, UTC): an ExecutionStatsSeries, every bucket of the range oldest first, empty ones zero-filled; " +
       "default range the last 24 hours / 30 days; at most 1,000 buckets (400 above).",
     query: s.statsSchema,
+    queryNotes: filterNotes,
     ok: { 200: { description: "The statistics (ExecutionStats), or with `bucket` the series (ExecutionStatsSeries).", schema: ["ExecutionStats", "ExecutionStatsSeries"] } },
   },
   {
