@@ -13,9 +13,21 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withCaller } from "../../shared/db.ts";
+import { foldAllStatDeltas } from "../../shared/repository/stats.ts";
+import { createExecutionService } from "../../shared/service.ts";
 import * as retention from "../../shared/repository/retention.ts";
 import { sweep, type SweepOptions } from "../../shared/sweeper.ts";
-import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, serviceCaller, type Sql } from "../support/postgres.ts";
+import {
+  connect,
+  createMigratedDatabase,
+  createUser,
+  createWorkflow,
+  databaseUrl,
+  dropDatabase,
+  serviceCaller,
+  type Sql,
+  userCaller,
+} from "../support/postgres.ts";
 
 const dbName = `et_retention_${randomUUID().slice(0, 8)}`;
 let url: string;
@@ -139,6 +151,59 @@ describe("who keeps what", () => {
     const [after] = await sql`select (select count(*) from public.execution_stop_requests)::int as stops, (select count(*) from net.http_request_queue)::int as webhooks`;
     expect(after).toEqual(before);
     expect((await sql`select count(*)::int as n from public.execution_stop_requests where execution_id = any(${ids}::uuid[])`)[0].n).toBe(0);
+  });
+});
+
+describe("history survives", () => {
+  it("after pruning, all-time, ranged and time-series stats still count the pruned runs, and say how many were pruned", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner);
+    const pruned = 57;
+    await seedExpired(owner, workflow, pruned); // 40 to 47 days old
+    await seedAges(owner, workflow, [1, 2, 3], "completed");
+    await seedAges(owner, workflow, [2], "failed");
+    await seedAges(owner, workflow, [45], "running"); // live: kept, and counted as it is
+    const service = createExecutionService({ sql, caller: userCaller(owner), temporal: null });
+    const sixtyDaysAgo = new Date(Math.floor(Date.now() / day) * day - 60 * day).toISOString(); // a UTC day boundary
+    const read = async () => ({
+      allTime: await service.getStats(),
+      ranged: await service.getStats({ startedAfter: sixtyDaysAgo }),
+      workflow: await service.getStats({ workflowId: workflow }),
+      series: await service.getTimeSeries({ bucket: "day", startedAfter: sixtyDaysAgo }),
+    });
+    const numbers = ({ history: _, ...rest }: { history: unknown }) => rest;
+    const before = await read();
+    expect(before.allTime.total).toBe(pruned + 5);
+    expect(before.allTime.history).toEqual({ includesPruned: false, prunedExecutions: 0, prunedBefore: null });
+
+    const reports = await sweepUntilDone({ retentionDays: 30 });
+    expect(reports.reduce((n, report) => n + report.retention.deleted, 0)).toBe(pruned);
+    expect((await sql`select count(*)::int as n from public.workflow_executions where created_by = ${owner}`)[0].n).toBe(5);
+
+    // Unfolded (the pruned deltas as they are) and folded: the same numbers.
+    for (const fold of [false, true]) {
+      if (fold) await foldAllStatDeltas(sql);
+      const after = await read();
+      expect(numbers(after.allTime)).toEqual(numbers(before.allTime));
+      expect(numbers(after.ranged)).toEqual(numbers(before.ranged));
+      expect(numbers(after.workflow)).toEqual(numbers(before.workflow));
+      expect(after.series.buckets).toEqual(before.series.buckets);
+      for (const answer of [after.allTime, after.ranged, after.workflow, after.series]) {
+        expect(answer.history).toMatchObject({ includesPruned: true, prunedExecutions: pruned });
+        // Every pruned run started 40 or more days ago: before the end of the (UTC hour or day) bucket of the newest one.
+        expect(Date.parse(answer.history.prunedBefore!)).toBeLessThanOrEqual(Date.now() - 39 * day);
+      }
+    }
+  });
+
+  it("the sweeper's first phase folds the stat deltas writes appended", async () => {
+    const owner = await createUser(sql);
+    await seedAges(owner, await createWorkflow(sql, owner), [1, 2, 3, 4, 5], "completed");
+    const [{ n: unfolded }] = await sql`select count(*)::int as n from public.execution_stat_deltas`;
+    expect(unfolded).toBeGreaterThan(0);
+    const report = await sweep({ sql, temporal: null, log }, { retentionDays: null });
+    expect(report.stats).toMatchObject({ folded: unfolded, failures: 0, stoppedBy: null });
+    expect((await sql`select count(*)::int as n from public.execution_stat_deltas`)[0].n).toBe(0);
   });
 });
 
