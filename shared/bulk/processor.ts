@@ -74,9 +74,12 @@ export async function processBulkActions(deps: BulkDeps, options: BulkProcessOpt
   let stopsRequested = false;
   let leftWork = false;
   const token = crypto.randomUUID();
+  // Each action at most once per run: one left with only rows a writer holds waits for the next run.
+  const visited: string[] = [];
   while (Date.now() < deadline) {
-    const action = await inService(deps.sql, (tx) => repo.claimAction(tx, token, o.leaseSeconds, options.actionId));
+    const action = await inService(deps.sql, (tx) => repo.claimAction(tx, token, o.leaseSeconds, { id: options.actionId, except: visited }));
     if (!action) break;
+    visited.push(action.id);
     report.actions++;
     const ran = await runAction(deps, o, action, token, deadline, report);
     stopsRequested ||= ran.stopsRequested;

@@ -20,6 +20,8 @@ import { type BulkAction, type BulkActionRequest, maxBulkMatches } from "./schem
 export interface BulkServiceOptions {
   /** How long the accepting POST works on its action before leaving it to the processor. Default 1,000 ms; 0: not at all. */
   inlineBudgetMs?: number;
+  /** The per-request bound; default `maxBulkMatches` (tests lower it). */
+  maxMatches?: number;
 }
 
 export type BulkSubmitResult =
@@ -29,25 +31,26 @@ export type BulkSubmitResult =
 export function createBulkService(deps: ExecutionServiceDeps, options: BulkServiceOptions = {}) {
   const { sql, caller } = deps;
   const inlineBudgetMs = options.inlineBudgetMs ?? 1_000;
+  const maxMatches = options.maxMatches ?? maxBulkMatches;
 
   async function submit(request: BulkActionRequest): Promise<BulkSubmitResult> {
     const owner = resolveOwner(caller, request.userId) ?? caller.userId!;
     const filter: ExecutionFilter = request.filter;
-    const countMatches = () => withCaller(sql, ownerCaller(owner), (tx) => repo.countMatches(tx, filter, owner, maxBulkMatches + 1));
+    const countMatches = () => withCaller(sql, ownerCaller(owner), (tx) => repo.countMatches(tx, filter, owner, maxMatches + 1));
     if (request.dryRun) {
       const matched = await countMatches();
-      return { kind: "dryRun", answer: { dryRun: true, matched, limit: maxBulkMatches, withinLimit: matched <= maxBulkMatches } };
+      return { kind: "dryRun", answer: { dryRun: true, matched, limit: maxMatches, withinLimit: matched <= maxMatches } };
     }
     const earlier = await withCaller(sql, serviceCaller, (tx) => repo.findActionByRequest(tx, owner, request.requestId));
     if (earlier) return sameRequest(earlier, request);
     // Counted first (an index count as the owner), so an oversized request writes nothing at all.
     const counted = await countMatches();
-    if (counted > maxBulkMatches) throw new TooManyMatchesError(counted, maxBulkMatches);
+    if (counted > maxMatches) throw new TooManyMatchesError(counted, maxMatches);
     const { record, created } = await withCaller(sql, serviceCaller, async (tx) => {
       const accepted = await repo.insertAction(tx, { owner, requestId: request.requestId, action: request.action, filter });
       if (!accepted.created) return accepted; // the same request, accepted concurrently
-      const matched = await repo.snapshotItems(tx, accepted.record.id, owner, filter, maxBulkMatches + 1);
-      if (matched > maxBulkMatches) throw new TooManyMatchesError(matched, maxBulkMatches); // rolls the record back too
+      const matched = await repo.snapshotItems(tx, accepted.record.id, owner, filter, maxMatches + 1);
+      if (matched > maxMatches) throw new TooManyMatchesError(matched, maxMatches); // rolls the record back too
       const empty = { handled: [], done: 0, failed: 0, skipped: 0, errors: [] };
       return { record: matched === 0 ? await repo.recordProgress(tx, accepted.record.id, empty) : { ...accepted.record, matched }, created: true };
     });

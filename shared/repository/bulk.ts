@@ -164,10 +164,17 @@ export async function requestProcessing(tx: Tx, options: { stops?: boolean } = {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Takes the lease of one unfinished action nobody holds (oldest first; `id` only that one):
- * running from now on, claimed by `token` for `leaseSeconds`. Null when there is none free.
+ * Takes the lease of one unfinished action nobody holds (oldest first; `id`: only that one;
+ * `except`: not those, which this run already worked on): running from now on, claimed by
+ * `token` for `leaseSeconds`. Null when there is none free.
  */
-export async function claimAction(tx: Tx, token: string, leaseSeconds: number, id?: string): Promise<BulkActionRecord | null> {
+export async function claimAction(
+  tx: Tx,
+  token: string,
+  leaseSeconds: number,
+  options: { id?: string; except?: string[] } = {},
+): Promise<BulkActionRecord | null> {
+  const { id, except = [] } = options;
   const rows = await tx`
     update public.execution_bulk_actions a
        set status = 'running', claimed_by = ${token}::uuid,
@@ -177,6 +184,7 @@ export async function claimAction(tx: Tx, token: string, leaseSeconds: number, i
        select f.id from public.execution_bulk_actions f
         where f.status in ('queued', 'running') and (f.claimed_until is null or f.claimed_until < now())
           ${id ? tx`and f.id = ${id}::uuid` : tx``}
+          ${except.length ? tx`and f.id <> all(${uuidArray(except)}::uuid[])` : tx``}
         order by f.created_at
         limit 1
         for update skip locked)
