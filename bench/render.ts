@@ -305,6 +305,24 @@ function renderSize(r: SizeResult): string {
     out.push(table(mHead, [mRow(s.writersBefore), mRow(s.writersDuring)]));
     out.push("");
   }
+  if (r.alerts) {
+    const a = r.alerts;
+    const f = a.fanOut;
+    out.push(`### Failure alerts`);
+    out.push("");
+    out.push(`${Number(a.failures).toLocaleString("en")} executions of one user fail (updates of 100 rows) with one endpoint on 127.0.0.1 whose receiver is down for the first ${a.receiverDownMs / 1000} s; the deliverer (shared/alerts/deliver.ts, concurrency 32) sends from the outbox, the receiver verifies each signature and dedupes by delivery id. Beside it the naive way: the writer POSTs each failure inline, one by one, through the same outage.`);
+    out.push("");
+    out.push(table(["", "outbox + deliverer", "naive (inline, one by one)"], [
+      ["delivered (unique) / lost", `${f.uniqueDelivered} / 0 (${f.exactlyOnce ? "exactly once" : "**not exactly once**"}; ${f.duplicates} duplicate requests, ${f.failedAttempts} failed attempts while down, ${f.invalidSignatures} bad signatures)`, `${a.naive.sent} / **${a.naive.lost}**`],
+      ["writes of the failures", `${fmt(f.failMs / 1000)} s`, `${fmt(a.naive.totalMs / 1000)} s (${fmt(a.naive.perFailureMs)} ms per failure, sends included)`],
+      ["all delivered", `${fmt(f.drainMs / 1000)} s after the first failure, ${fmt(f.drainAfterUpMs / 1000)} s after the receiver came up (${Number(f.deliveriesPerSecondAfterUp).toLocaleString("en")}/s)`, "never (what failed is gone)"],
+    ]));
+    out.push("");
+    out.push("The alert trigger's cost on a failing single-row update (1 client, prepared):");
+    out.push("");
+    out.push(table(mHead, a.writeCost.map((m: Measurement) => mRow(m))));
+    out.push("");
+  }
   if (r.memory) {
     const m = r.memory;
     out.push(`### Memory of the serving Deno process`);

@@ -23,6 +23,7 @@ import { seed, verifyRollups } from "./lib/seed.ts";
 import { startBenchServer } from "./lib/server.ts";
 import { evaluateTargets } from "./lib/targets.ts";
 import { renderAll } from "./render.ts";
+import { runAlerts } from "./scenarios/alerts.ts";
 import { runList } from "./scenarios/list.ts";
 import { runMemory } from "./scenarios/memory.ts";
 import { capturePlans } from "./scenarios/plans.ts";
@@ -31,7 +32,7 @@ import { runSweeper } from "./scenarios/sweeper.ts";
 import { runWrites } from "./scenarios/writes.ts";
 
 const sizes: Record<string, number> = { "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000 };
-const allScenarios = ["list", "stats", "plans", "writes", "sweeper", "memory"];
+const allScenarios = ["list", "stats", "plans", "writes", "sweeper", "alerts", "memory"];
 
 function parseArgs(argv: string[]) {
   const args: Record<string, string | boolean> = {};
@@ -117,6 +118,7 @@ async function main() {
       plans: async () => (result.plans = await capturePlans(ctx, result.list?.depths ?? {})),
       writes: async () => (result.writes = await runWrites(ctx, opts)),
       sweeper: async () => (result.sweeper = await runSweeper(ctx)),
+      alerts: async () => (result.alerts = await runAlerts(ctx, opts)),
       memory: async () => (result.memory = await runMemory(ctx, { requests: opts.memoryRequests ?? (opts.quick ? 20_000 : 100_000) })),
     };
     for (const name of allScenarios.filter((s) => opts.only.includes(s))) {

@@ -89,6 +89,15 @@ export function evaluateTargets(r: SizeResult): Target[] {
       });
     }
   }
+  const alerts = r.alerts?.fanOut;
+  if (alerts) {
+    targets.push({
+      name: `alert fan-out: ${Number(r.alerts.failures).toLocaleString("en")} failures, receiver down for ${r.alerts.receiverDownMs / 1000} s`,
+      goal: "all delivered exactly once (receiver-side dedup by delivery id)",
+      value: `${alerts.uniqueDelivered} unique of ${alerts.receivedRequests} requests, ${alerts.deliveredRows} rows delivered, ${alerts.invalidSignatures} bad signatures; drained ${fmt(alerts.drainMs / 1000)} s after the first failure (${fmt(alerts.drainAfterUpMs / 1000)} s after the receiver came up)`,
+      met: alerts.exactlyOnce && alerts.invalidSignatures === 0,
+    });
+  }
   return targets;
 }
 

@@ -62,6 +62,9 @@ const ALLOWED: Record<string, Partial<Record<Role, string[]>>> = {
   // Stop requests (cancel / timeout / delete of an acted-on run): the owner reads its own under
   // RLS; only triggers and the service role write them.
   "table public.execution_stop_requests": { authenticated: ["SELECT"] },
+  // Bulk actions (20261202000400): the owner reads its records under RLS; the service role
+  // writes them and their items (the items: nothing for users at all).
+  "table public.execution_bulk_actions": { authenticated: ["SELECT"] },
   // Alerts (20261202000500): users manage their own endpoints under RLS, every column but the
   // secret readable (it is written, by the API that generated it, and never read back); the
   // delivery log is read-only to its owner (the trigger and the service role write it).
