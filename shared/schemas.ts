@@ -231,14 +231,14 @@ const metadataEquals = z.record(metadataKey, z.string().max(metadataLimits.maxSt
 
 /**
  * The query's `metadata.<key>=<value>` parameters as one `metadata` object (what the filter
- * schemas read); every other parameter as it is. An empty key stays as `metadata.`, so the
- * strict schema names it.
+ * schemas read); every other parameter as it is. A bad key (`metadata.` alone too) is then
+ * named by its parameter: `metadata.<key>`.
  */
 export function foldMetadataParams(query: Record<string, string>): Record<string, unknown> {
   const folded: Record<string, unknown> = {};
   let metadata: Record<string, string> | undefined;
   for (const [name, value] of Object.entries(query)) {
-    if (name.startsWith("metadata.") && name.length > "metadata.".length) (metadata ??= {})[name.slice("metadata.".length)] = value;
+    if (name.startsWith("metadata.")) (metadata ??= {})[name.slice("metadata.".length)] = value;
     else folded[name] = value;
   }
   return metadata ? { ...folded, metadata } : folded;
