@@ -250,6 +250,18 @@ function renderSize(r: SizeResult): string {
     out.push(table([...mHead, "ratio", "share", "server CPU", "PG CPU", "client CPU", "machine busy"], rows));
     out.push("");
   }
+  if (r.writeCost) {
+    out.push(`### The write cost of exact statistics`);
+    out.push("");
+    out.push(`pgbench (\`-M extended\`) running the repository's create (\`bench/pgbench/write-cost-create.sql\`): into a plain table of the same shape and indexes without triggers or foreign keys (${Number(r.writeCost.plainRows).toLocaleString("en")} rows), into ours with every trigger disabled, with one trigger at a time, and as it runs (the whole schema; and every client into one workflow). Ratio = p50 / the plain table's p50; share = throughput / the plain table's; PG CPU = milliseconds of PostgreSQL CPU per insert.`);
+    out.push("");
+    const ms: Measurement[] = r.writeCost.measurements;
+    out.push(table([...mHead, "ratio", "share", "PG CPU"], ms.map((m) => {
+      const plainRun = ms.find((f) => f.name === "write cost: plain table, no triggers" && f.concurrency === m.concurrency);
+      return mRow(m, [plainRun ? `${(m.p50 / plainRun.p50).toFixed(2)}x` : "", plainRun ? `${Math.round(m.throughput / plainRun.throughput * 100)}%` : "", cpuCell(m.cpu?.postgresMsPerOp)]);
+    })));
+    out.push("");
+  }
   if (r.list) {
     out.push(`### List (limit ${r.list.limit})`);
     out.push("");

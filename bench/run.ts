@@ -30,9 +30,10 @@ import { capturePlans } from "./scenarios/plans.ts";
 import { runStats } from "./scenarios/stats.ts";
 import { runSweeper } from "./scenarios/sweeper.ts";
 import { runWrites } from "./scenarios/writes.ts";
+import { runWriteCost } from "./scenarios/write-cost.ts";
 
 const sizes: Record<string, number> = { "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000 };
-const allScenarios = ["list", "stats", "plans", "writes", "sweeper", "alerts", "memory"];
+const allScenarios = ["list", "stats", "plans", "writes", "write-cost", "sweeper", "alerts", "memory"];
 
 function parseArgs(argv: string[]) {
   const args: Record<string, string | boolean> = {};
@@ -117,6 +118,7 @@ async function main() {
       stats: async () => (result.stats = await runStats(ctx, opts)),
       plans: async () => (result.plans = await capturePlans(ctx, result.list?.depths ?? {})),
       writes: async () => (result.writes = await runWrites(ctx, opts)),
+      "write-cost": async () => (result.writeCost = await runWriteCost(ctx, opts)),
       sweeper: async () => (result.sweeper = await runSweeper(ctx)),
       alerts: async () => (result.alerts = await runAlerts(ctx, opts)),
       memory: async () => (result.memory = await runMemory(ctx, { requests: opts.memoryRequests ?? (opts.quick ? 20_000 : 100_000) })),

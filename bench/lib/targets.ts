@@ -49,12 +49,48 @@ export function evaluateTargets(r: SizeResult): Target[] {
       targets.push({ name: `list ${Number(depth).toLocaleString("en")} deep (${label}), service path`, goal: `< 5 ms p50${full ? "" : " (1M deep needs more rows)"}`, value: `${fmt(deep.p50)} ms`, met: deep.p50 < 5 });
     }
   }
+  // The write cost of exact statistics: a create on our schema within 2x a plain insert.
+  const wc: Measurement[] | undefined = r.writeCost?.measurements;
+  for (const [variant, label] of [["whole schema", "create"], ["whole schema, hot workflow", "create into one workflow"]]) {
+    const plain1 = find(wc, "write cost: plain table, no triggers", 1);
+    const ours1 = find(wc, `write cost: ${variant}`, 1);
+    if (plain1 && ours1 && variant === "whole schema") {
+      const ratio = ours1.p50 / plain1.p50;
+      targets.push({ name: `write cost: ${label} p50 at 1 client (pgbench)`, goal: "≤ 2x a plain insert", value: `${fmt(ours1.p50)} ms vs ${fmt(plain1.p50)} ms = ${ratio.toFixed(2)}x (PG CPU ${fmt(ours1.cpu?.postgresMsPerOp ?? NaN)} vs ${fmt(plain1.cpu?.postgresMsPerOp ?? NaN)} ms)`, met: ratio <= 2 });
+    }
+    const plain32 = find(wc, "write cost: plain table, no triggers", 32);
+    const ours32 = find(wc, `write cost: ${variant}`, 32);
+    if (plain32 && ours32) {
+      const ratio = plain32.throughput / ours32.throughput;
+      targets.push({ name: `write cost: ${label} throughput at 32 clients (pgbench)`, goal: "≥ half a plain insert's", value: `${Math.round(ours32.throughput)}/s vs ${Math.round(plain32.throughput)}/s = ${ratio.toFixed(2)}x slower (PG CPU ${fmt(ours32.cpu?.postgresMsPerOp ?? NaN)} vs ${fmt(plain32.cpu?.postgresMsPerOp ?? NaN)} ms)`, met: ratio <= 2 });
+    }
+  }
+  // Lists filtered by a tag or a metadata pair (20261202000100's side tables): first and deep page.
+  const tg: Measurement[] | undefined = r.tags?.measurements;
+  for (const filter of ["tag=env:prod", "metadata.plan=enterprise"]) {
+    for (const scope of ["heaviest user", "all (service role)"]) {
+      const first = find(tg, `tags list first page, ${filter}, ${scope}: ours (service)`);
+      const deep = findPrefix(tg, "tags list page ", `deep, ${filter}, ${scope}: ours (service)`);
+      if (first) targets.push({ name: `list first page, ${filter} (${scope}), service path`, goal: "< 5 ms p50", value: `${fmt(first.p50)} ms`, met: first.p50 < 5 });
+      if (deep) targets.push({ name: `list ${deep.name.match(/page ([\d,]+) deep/)?.[1] ?? "?"} deep, ${filter} (${scope}), service path`, goal: "< 5 ms p50", value: `${fmt(deep.p50)} ms`, met: deep.p50 < 5 });
+    }
+  }
   const s: Measurement[] | undefined = r.stats?.measurements;
   const statsTargets: [string, string, number][] = [
     ["stats heaviest user: ours (service)", "stats, one user (heaviest)", 10],
     ["stats heaviest workflow (owner): ours (service)", "stats, one workflow (as its owner)", 10],
     ["stats heaviest workflow (service role): ours (service)", "stats, one workflow (service role)", 10],
     ["stats all (service role): ours (service)", "stats, all executions (service role)", 100],
+    // Ranges and series (issue 11, 20261202000200: hourly and daily rollups plus the unfolded deltas).
+    ["stats heaviest user, last 24h: ours (service)", "stats, one user (heaviest), last 24 hours", 10],
+    ["stats heaviest user, last 7 days: ours (service)", "stats, one user (heaviest), last 7 days", 10],
+    ["stats heaviest workflow (owner), last 7 days: ours (service)", "stats, one workflow (as its owner), last 7 days", 10],
+    ["stats heaviest workflow (service role), last 7 days: ours (service)", "stats, one workflow (service role), last 7 days", 10],
+    ["stats all (service role), last 7 days: ours (service)", "stats, all executions (service role), last 7 days", 50],
+    ["series 30 days daily heaviest user: ours (service)", "series, 30 daily buckets, one user (heaviest)", 20],
+    ["series 24 hours hourly heaviest user: ours (service)", "series, 24 hourly buckets, one user (heaviest)", 20],
+    ["series 30 days daily heaviest workflow (owner): ours (service)", "series, 30 daily buckets, one workflow", 20],
+    ["series 24 hours hourly heaviest workflow (owner): ours (service)", "series, 24 hourly buckets, one workflow", 20],
   ];
   for (const [name, label, limit] of statsTargets) {
     const m = find(s, name);

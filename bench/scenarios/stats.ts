@@ -8,6 +8,12 @@
  * over the rows (counts, success rate and average exact; percentiles within 2% of the exact
  * nearest-rank value).
  *
+ * Ranges (last 24 hours, last 7 days, from now: partial edge hours from rows, whole hours and
+ * days from the hourly and daily rollups plus the unfolded stat deltas, 20261202000200) also
+ * beside the naive GROUP BY over the rows of the range (same RLS, exact percentile_disc).
+ * The price of the fold's lag: the heaviest user's 7-day stats and 30-day series read again
+ * with 10,000 unfolded deltas (10,000 executions inserted in the range, not yet folded).
+ *
  * Time series (execution_stats_series, 20261201000500): a 30-bucket daily and a 24-bucket
  * hourly series (the API's defaults: the range ends now, so the first and last buckets are
  * partial and read their edge hours from rows) for the heaviest user and the heaviest workflow
@@ -16,9 +22,14 @@
  * aggregate (admin, no RLS).
  */
 import { withCaller } from "../../shared/db.ts";
+import { foldAllStatDeltas } from "../../shared/repository/stats.ts";
 import { createExecutionService } from "../../shared/service.ts";
 import { executionStatuses as statuses, terminalStatuses } from "../../shared/status.ts";
 import type { Caller, ExecutionStats, ExecutionStatsSeries, StatsBucket, StatsFilter } from "../../shared/types.ts";
+
+/** The numbers of a summary or of one bucket (without the history). */
+type StatsNumbers = Omit<ExecutionStats, "history">;
+const asQuery = (filter: object) => new URLSearchParams(filter as unknown as Record<string, string>).toString();
 import { type BenchContext, serviceCaller, userCaller } from "../lib/context.ts";
 import { log, type Measurement, measure, percentile } from "../lib/measure.ts";
 import { call } from "../lib/server.ts";
@@ -78,7 +89,7 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
       const name = `stats ${scope.label}${range.label}`;
       measurements.push(await measure(`${name}: ours (service)`, () => service.getStats(filter), { runs, warmup: 20, budgetMs: 20_000, cpuOf: ctx.server.pid }));
       const token = await scope.token();
-      const query = new URLSearchParams(filter as Record<string, string>).toString();
+      const query = asQuery(filter);
       if (!range.key) {
         measurements.push(await measure(`${name}: ours (HTTP)`, () =>
           call(`${ctx.server.functionsUrl}/executions-stats?${query}`, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000, cpuOf: ctx.server.pid }));
@@ -87,6 +98,11 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
       const heavy = (naiveRows ?? scope.rows) > 2_000_000;
       measurements.push(await measure(`${name}: naive (fetch rows, compute in TS)`, () => naiveStats(ctx, scope.caller, filter),
         { runs: heavy ? 5 : 30, warmup: 1, budgetMs: heavy ? 60_000 : 20_000, minRuns: 3, cpuOf: ctx.server.pid }));
+      if (range.after) {
+        const bounds = { after: range.after, before: new Date().toISOString() };
+        measurements.push(await measure(`${name}: naive (GROUP BY over the rows)`, () => naiveSeries(ctx, scope.caller, "all", bounds, scope.filter.workflowId),
+          { runs: 30, warmup: 2, budgetMs: 20_000, minRuns: 3, cpuOf: ctx.server.pid }));
+      }
 
       // Correctness, once per scope and range.
       const exact = await exactStats(ctx, scope.where, range.after);
@@ -103,7 +119,7 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
       const filter = { bucket, ...scope.filter };
       measurements.push(await measure(`${name}: ours (service)`, () => service.getTimeSeries(filter), { runs, warmup: 20, budgetMs: 20_000, cpuOf: ctx.server.pid }));
       const token = await scope.token();
-      const url = `${ctx.server.functionsUrl}/executions-stats?${new URLSearchParams(filter as Record<string, string>)}`;
+      const url = `${ctx.server.functionsUrl}/executions-stats?${asQuery(filter)}`;
       measurements.push(await measure(`${name}: ours (HTTP)`, () => call(url, { token }), { runs: Math.round(runs / 2), warmup: 20, budgetMs: 15_000, cpuOf: ctx.server.pid }));
       const series = await service.getTimeSeries(filter);
       const range = { after: series.buckets[0].start, before: new Date().toISOString() };
@@ -125,13 +141,48 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
     }
   }
 
+  measurements.push(...await withUnfoldedDeltas(ctx, runs));
+
   for (const c of checks.filter((c) => !c.ok)) log(`CHECK FAILED ${c.scope} ${c.range} ${c.source}: ${c.problems.join("; ")}`);
   log(`stats checks: ${checks.filter((c) => c.ok).length}/${checks.length} agree with the exact aggregate`);
   return { measurements, checks, scopes: Object.fromEntries(scopes.map((s) => [s.key, { rows: s.rows }])) };
 }
 
+/**
+ * The read cost of the fold's lag: 10,000 executions of the heaviest user inserted over the
+ * last 7 days (10,000 unfolded stat deltas), then the 7-day stats and the 30-day series read
+ * with them unfolded, then folded. The note says how many deltas were unfolded at the end
+ * (a background fold, e.g. pg_cron, may take some meanwhile).
+ */
+async function withUnfoldedDeltas(ctx: BenchContext, runs: number): Promise<Measurement[]> {
+  const admin = ctx.db.admin;
+  const deltas = 10_000;
+  const user = ctx.heavyUser.id;
+  const workflows = ctx.workflowsOf(ctx.heavyUser.n);
+  await foldAllStatDeltas(admin, 50_000);
+  await admin`
+    insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at, duration_ms)
+    select (${workflows}::uuid[])[1 + g % ${workflows.length}], ${user}, 'lag-' || gen_random_uuid(), 'completed',
+           now() - (g % 604800) * interval '1 second', 200 + (g * 7919) % 20000
+      from generate_series(1, ${deltas}) g`;
+  const service = createExecutionService({ sql: ctx.sql, caller: userCaller(user), temporal: null });
+  const filter = { startedAfter: new Date(Date.now() - 7 * 86_400_000).toISOString() };
+  const unfolded = async () => Number((await admin`select count(*)::int as n from public.execution_stat_deltas`)[0].n);
+  const out: Measurement[] = [];
+  out.push(await measure(`stats heaviest user, last 7 days, ${deltas.toLocaleString("en")} unfolded deltas: ours (service)`, () => service.getStats(filter),
+    { runs, warmup: 10, budgetMs: 20_000, cpuOf: ctx.server.pid }));
+  out.push(await measure(`series 30 days daily heaviest user, ${deltas.toLocaleString("en")} unfolded deltas: ours (service)`, () => service.getTimeSeries({ bucket: "day" }),
+    { runs, warmup: 10, budgetMs: 20_000, cpuOf: ctx.server.pid }));
+  const left = await unfolded();
+  for (const m of out) m.note = `${left.toLocaleString("en")} deltas still unfolded after the runs`;
+  log(`folded ${await foldAllStatDeltas(admin, 50_000)} stat deltas`);
+  out.push(await measure(`stats heaviest user, last 7 days, deltas folded: ours (service)`, () => service.getStats(filter),
+    { runs, warmup: 10, budgetMs: 20_000, cpuOf: ctx.server.pid }));
+  return out;
+}
+
 /** The naive implementation: every matching row to the client, then counts and exact percentiles in TS. */
-export async function naiveStats(ctx: BenchContext, caller: Caller, filter: StatsFilter): Promise<ExecutionStats> {
+export async function naiveStats(ctx: BenchContext, caller: Caller, filter: StatsFilter): Promise<StatsNumbers> {
   return await withCaller(ctx.sql, caller, async (tx) => {
     const counts: Record<string, number> = Object.fromEntries(statuses.map((s) => [s, 0]));
     let durations = new Float64Array(1 << 16);
@@ -174,11 +225,11 @@ export async function naiveStats(ctx: BenchContext, caller: Caller, filter: Stat
 
 /**
  * The naive series: one GROUP BY over the rows of the range under the caller's RLS (exact
- * percentiles per bucket), empty buckets left out.
+ * percentiles per bucket), empty buckets left out; "all": one row for the whole range.
  */
-async function naiveSeries(ctx: BenchContext, caller: Caller, bucket: StatsBucket, range: { after: string; before: string }, workflowId?: string) {
+async function naiveSeries(ctx: BenchContext, caller: Caller, bucket: StatsBucket | "all", range: { after: string; before: string }, workflowId?: string) {
   return await withCaller(ctx.sql, caller, (tx) => tx`
-    select date_trunc(${bucket}, started_at, 'UTC') as start, count(*)::float8 as total,
+    select ${bucket === "all" ? tx`null::timestamptz` : tx`date_trunc(${bucket}, started_at, 'UTC')`} as start, count(*)::float8 as total,
            ${tx.unsafe(statuses.map((s) => `count(*) filter (where status = '${s}')::float8 as "${s}"`).join(", "))},
            avg(duration_ms)::float8 as avg,
            (percentile_disc(0.5) within group (order by duration_ms))::float8 as p50,
@@ -254,7 +305,7 @@ async function exactStats(ctx: BenchContext, where: Scope["where"], after: strin
   };
 }
 
-function compare(scope: string, range: string, source: StatsCheck["source"], got: ExecutionStats, exact: Exact): StatsCheck {
+function compare(scope: string, range: string, source: StatsCheck["source"], got: StatsNumbers, exact: Exact): StatsCheck {
   const problems: string[] = [];
   if (got.total !== exact.total) problems.push(`total ${got.total} != ${exact.total}`);
   for (const s of statuses) if (got.byStatus[s] !== exact.byStatus[s]) problems.push(`${s} ${got.byStatus[s]} != ${exact.byStatus[s]}`);

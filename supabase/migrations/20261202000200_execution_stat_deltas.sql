@@ -185,31 +185,8 @@ alter table public.execution_stats_rollup
 alter table public.execution_hourly_stats_rollup
   add column pruned bigint not null default 0;
 
--- The executions that exist now, folded once into the new rollups (the old ones are current:
--- the previous triggers kept them until this migration dropped them, in this transaction).
-insert into public.execution_period_stats (created_by, workflow_id, period, period_start, status, executions, durations_counted, duration_ms_sum)
-select g.created_by, g.workflow_id, g.period, g.period_start, e.status, count(*), count(e.duration_ms), coalesce(sum(e.duration_ms), 0)
-  from public.workflow_executions e
- cross join lateral (values
-   (e.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')),
-   (e.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', e.started_at, 'UTC')),
-   (e.created_by, e.workflow_id, 'day', date_trunc('day', e.started_at, 'UTC')),
-   ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')),
-   ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', e.started_at, 'UTC'))
- ) g (created_by, workflow_id, period, period_start)
- group by 1, 2, 3, 4, 5;
-insert into public.execution_period_duration_bins (created_by, workflow_id, period, period_start, bin, executions)
-select g.created_by, g.workflow_id, g.period, g.period_start, public.execution_duration_bin(e.duration_ms), count(*)
-  from public.workflow_executions e
- cross join lateral (values
-   (e.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')),
-   (e.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', e.started_at, 'UTC')),
-   (e.created_by, e.workflow_id, 'day', date_trunc('day', e.started_at, 'UTC')),
-   ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', date_trunc('hour', e.started_at, 'UTC')),
-   ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', e.started_at, 'UTC'))
- ) g (created_by, workflow_id, period, period_start)
- where e.duration_ms is not null
- group by 1, 2, 3, 4, 5;
+-- The executions that exist now, counted once into the new rollups (rebuild_execution_rollups,
+-- defined below, recounts everything; run at the end of this migration).
 
 -- -------------------------------------------------------------------------------------
 -- The fold
@@ -347,10 +324,52 @@ begin
   truncate public.execution_stat_deltas, public.execution_stats_rollup, public.execution_duration_bins,
     public.execution_owner_duration_bins, public.execution_hourly_stats_rollup, public.execution_hourly_duration_bins,
     public.execution_period_stats, public.execution_period_duration_bins;
-  -- Every execution once as a delta, folded like any other (one code path for the rollups).
-  insert into public.execution_stat_deltas (created_by, workflow_id, started_at, status, duration_ms, sign)
-  select created_by, workflow_id, started_at, status, duration_ms, 1 from public.workflow_executions;
-  perform private.fold_execution_stat_deltas(2147483647);
+  insert into public.execution_stats_rollup (created_by, workflow_id, status, executions, durations_counted, duration_ms_sum)
+  select created_by, workflow_id, status, count(*), count(duration_ms), coalesce(sum(duration_ms), 0)
+    from public.workflow_executions
+   group by 1, 2, 3;
+  insert into public.execution_duration_bins (created_by, workflow_id, bin, executions)
+  select created_by, workflow_id, public.execution_duration_bin(duration_ms), count(*)
+    from public.workflow_executions
+   where duration_ms is not null
+   group by 1, 2, 3;
+  insert into public.execution_owner_duration_bins (created_by, bin, executions)
+  select created_by, public.execution_duration_bin(duration_ms), count(*)
+    from public.workflow_executions
+   where duration_ms is not null
+   group by 1, 2;
+  insert into public.execution_hourly_stats_rollup (created_by, hour, workflow_id, status, executions, durations_counted, duration_ms_sum)
+  select created_by, date_trunc('hour', started_at, 'UTC'), workflow_id, status, count(*), count(duration_ms), coalesce(sum(duration_ms), 0)
+    from public.workflow_executions
+   group by 1, 2, 3, 4;
+  insert into public.execution_hourly_duration_bins (created_by, hour, workflow_id, bin, executions)
+  select created_by, date_trunc('hour', started_at, 'UTC'), workflow_id, public.execution_duration_bin(duration_ms), count(*)
+    from public.workflow_executions
+   where duration_ms is not null
+   group by 1, 2, 3, 4;
+  -- The period rollups: from the hourly ones just built (fewer rows than the executions).
+  insert into public.execution_period_stats (created_by, workflow_id, period, period_start, status, executions, durations_counted, duration_ms_sum)
+  select g.created_by, g.workflow_id, g.period, g.period_start, h.status, sum(h.executions), sum(h.durations_counted), sum(h.duration_ms_sum)
+    from public.execution_hourly_stats_rollup h
+   cross join lateral (values
+     (h.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', h.hour),
+     (h.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', h.hour, 'UTC')),
+     (h.created_by, h.workflow_id, 'day', date_trunc('day', h.hour, 'UTC')),
+     ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', h.hour),
+     ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', h.hour, 'UTC'))
+   ) g (created_by, workflow_id, period, period_start)
+   group by 1, 2, 3, 4, 5;
+  insert into public.execution_period_duration_bins (created_by, workflow_id, period, period_start, bin, executions)
+  select g.created_by, g.workflow_id, g.period, g.period_start, h.bin, sum(h.executions)
+    from public.execution_hourly_duration_bins h
+   cross join lateral (values
+     (h.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', h.hour),
+     (h.created_by, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', h.hour, 'UTC')),
+     (h.created_by, h.workflow_id, 'day', date_trunc('day', h.hour, 'UTC')),
+     ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'hour', h.hour),
+     ('00000000-0000-0000-0000-000000000000'::uuid, '00000000-0000-0000-0000-000000000000'::uuid, 'day', date_trunc('day', h.hour, 'UTC'))
+   ) g (created_by, workflow_id, period, period_start)
+   group by 1, 2, 3, 4, 5;
 end
 $$;
 
@@ -909,3 +928,9 @@ revoke all on function public.execution_stats_buckets(text, timestamptz, timesta
   public.execution_stats_overview(uuid, timestamptz, timestamptz) from public, anon;
 grant execute on function public.execution_stats_buckets(text, timestamptz, timestamptz, uuid),
   public.execution_stats_overview(uuid, timestamptz, timestamptz) to authenticated, service_role;
+
+-- -------------------------------------------------------------------------------------
+-- The rollups of the executions that exist now (the old rollups were current, but the period
+-- ones are new): one recount.
+-- -------------------------------------------------------------------------------------
+select private.rebuild_execution_rollups();
