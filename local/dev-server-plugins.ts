@@ -8,6 +8,7 @@
  */
 import { alertsDeliveryPlugin } from "./plugins/alerts-delivery.ts";
 import { apiReferencePlugin } from "./plugins/api-reference.ts";
+import { bulkProcessorPlugin } from "./plugins/bulk-processor.ts";
 import { dashboardPlugin } from "./plugins/dashboard.ts";
 import { databaseWebhooksPlugin } from "./plugins/database-webhooks.ts";
 import { pgNetPlugin } from "./plugins/pg-net.ts";
@@ -29,4 +30,5 @@ export const devServerPlugins: DevServerPlugin[] = [
   sweeperIntervalPlugin,
   alertsDeliveryPlugin,
   statsFoldPlugin,
+  bulkProcessorPlugin,
 ];
