@@ -15,7 +15,10 @@ export interface BenchServer extends FunctionsServer {
 }
 
 export async function startBenchServer(databaseUrl: string, poolSize: number): Promise<BenchServer> {
-  const server = await startFunctionsServer({ databaseUrl, env: { DB_POOL_SIZE: String(poolSize) } });
+  // PgBouncer (transaction mode) in front, as Supavisor is on Supabase, with as many server
+  // connections as the functions' pool: the tests' default of 2 would make the pooler, not the
+  // server, the bottleneck at 8 and 32 clients.
+  const server = await startFunctionsServer({ databaseUrl, poolerSize: poolSize, env: { DB_POOL_SIZE: String(poolSize) } });
   const port = new URL(server.url).port;
   const pid = listenerPid(port);
   return { ...server, pid, poolSize, rssBytes: () => rssOf(pid) };

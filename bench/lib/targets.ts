@@ -49,6 +49,23 @@ export function evaluateTargets(r: SizeResult): Target[] {
       targets.push({ name: `list ${Number(depth).toLocaleString("en")} deep (${label}), service path`, goal: `< 5 ms p50${full ? "" : " (1M deep needs more rows)"}`, value: `${fmt(deep.p50)} ms`, met: deep.p50 < 5 });
     }
   }
+  // Server CPU per request (user + system time of the Deno process, /proc) under a steady load
+  // of each kind at 8 clients: list and stats from the list scenario, create and update from writes.
+  const steady: [string, Measurement | undefined][] = [
+    ["list first page", find(l, `server CPU: list first page over HTTP, heaviest user, steady load`)],
+    ["stats", find(l, `server CPU: stats over HTTP, heaviest user, steady load`)],
+    ["create", find(w, "create http", 8)],
+    ["update", find(w, "update http", 8)],
+  ];
+  for (const [kind, m] of steady) {
+    if (!m?.cpu) continue;
+    targets.push({
+      name: `server CPU per request: ${kind} over HTTP (8 clients)`,
+      goal: "< 0.4 ms",
+      value: `${fmt(m.cpu.serverMsPerOp)} ms (PostgreSQL ${fmt(m.cpu.postgresMsPerOp)} ms; p50 ${fmt(m.p50)} ms)`,
+      met: m.cpu.serverMsPerOp < 0.4,
+    });
+  }
   // The write cost of exact statistics: a create on our schema within 2x a plain insert.
   const wc: Measurement[] | undefined = r.writeCost?.measurements;
   for (const [variant, label] of [["whole schema", "create"], ["whole schema, hot workflow", "create into one workflow"]]) {
@@ -99,6 +116,22 @@ export function evaluateTargets(r: SizeResult): Target[] {
   if (r.sweeper) {
     targets.push({ name: `sweeper, ${Number(r.sweeper.overdue).toLocaleString("en")} overdue`, goal: "< 10 s", value: `${(r.sweeper.sweepMs / 1000).toFixed(2)} s, ${r.sweeper.batches} batches`, met: r.sweeper.sweepMs < 10_000 && r.sweeper.remainingOverdue === 0 });
     targets.push({ name: "writers during the sweep (max latency)", goal: "not blocked (max < 1 s)", value: `max ${fmt(r.sweeper.writersDuring.max)} ms (p50 ${fmt(r.sweeper.writersDuring.p50)}; before: max ${fmt(r.sweeper.writersBefore.max)} ms)`, met: r.sweeper.writersDuring.max < 1000 });
+  }
+  if (r.retention) {
+    const { batched, naive } = r.retention;
+    targets.push({
+      name: `retention: prune ${Number(r.retention.pruned).toLocaleString("en")} old terminal rows in bounded batches`,
+      goal: "batches of ≤ 1,000 rows through an index, none over 1 s, nothing left",
+      value: `${fmt(batched.ms / 1000)} s (${Number(batched.rowsPerSecond).toLocaleString("en")} rows/s, ${batched.batches} batches, p50 ${fmt(batched.batchMs.p50)} ms, max ${fmt(batched.batchMs.max)} ms); ` +
+        `naive one statement ${fmt(naive.ms / 1000)} s (${Number(naive.rowsPerSecond).toLocaleString("en")} rows/s)`,
+      met: batched.batchMs.max < 1000 && batched.left === 0,
+    });
+    targets.push({
+      name: "creates during pruning (max latency)",
+      goal: "not blocked (max < 1 s)",
+      value: `batched: max ${fmt(batched.writers.max)} ms (p50 ${fmt(batched.writers.p50)}); naive: max ${fmt(naive.writers.max)} ms (p50 ${fmt(naive.writers.p50)}); before: max ${fmt(r.retention.writersBefore.max)} ms`,
+      met: batched.writers.max < 1000,
+    });
   }
   if (r.memory) {
     const m = r.memory;

@@ -78,6 +78,15 @@ export async function runList(ctx: BenchContext, options: { quick?: boolean } = 
     if (!deepPagesAgree[scope.key]) log(`WARNING: keyset and OFFSET pages at depth ${depth} differ for ${scope.label}`);
   }
 
+  // Server CPU per request under a steady load of one kind (8 clients, the heaviest user): the
+  // list's first page and the stats over HTTP (bench/lib/targets.ts: under 0.4 ms each; the
+  // writes scenario gives create and update). docs/profiling.md says where the time goes.
+  const steadyToken = await ctx.token(ctx.heavyUser.id);
+  for (const [kind, path] of [["list first page", "executions-list?limit=20"], ["stats", "executions-stats"]]) {
+    measurements.push(await measure(steadyLoadName(kind), () => call(`${ctx.server.functionsUrl}/${path}`, { token: steadyToken }),
+      { concurrency: 8, runs: runs * 10, warmup: 200, cpuOf: ctx.server.pid }));
+  }
+
   // Filtered first pages (their own indexes): the heaviest workflow, the heaviest user's
   // smallest workflow, and a status filter.
   const owner = userCaller(ctx.heavyWorkflow.owner);
@@ -112,6 +121,9 @@ export async function runList(ctx: BenchContext, options: { quick?: boolean } = 
   }
   return { measurements, depths, limit: LIMIT, deepPagesAgree, stability };
 }
+
+/** The measurement of one request kind under steady load (targets.ts reads it by this name). */
+export const steadyLoadName = (kind: string) => `server CPU: ${kind} over HTTP, heaviest user, steady load`;
 
 async function countAll(ctx: BenchContext): Promise<number> {
   const [{ n }] = await ctx.db.admin`select count(*)::float8 as n from public.workflow_executions`;
