@@ -330,7 +330,7 @@ function renderSize(r: SizeResult): string {
       ["all delivered", `${fmt(f.drainMs / 1000)} s after the first failure, ${fmt(f.drainAfterUpMs / 1000)} s after the receiver came up (${Number(f.deliveriesPerSecondAfterUp).toLocaleString("en")}/s)`, "never (what failed is gone)"],
     ]));
     out.push("");
-    out.push("The alert trigger's cost on a failing single-row update (1 client, prepared):");
+    out.push("The alert trigger's cost on a failing single-row update (1 client, prepared, synchronous_commit off):");
     out.push("");
     out.push(table(mHead, a.writeCost.map((m: Measurement) => mRow(m))));
     out.push("");
