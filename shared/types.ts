@@ -165,7 +165,7 @@ export interface StatsHistory {
   includesPruned: boolean;
   /** How many of the counted runs were pruned. */
   prunedExecutions: number;
-  /** Every pruned run counted started before this instant (the end of its UTC hour); null when none. */
+  /** Every pruned run counted started before this instant (the end of its UTC hour, or day where daily rollups were read); null when none. */
   prunedBefore: string | null;
 }
 
