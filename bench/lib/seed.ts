@@ -19,6 +19,12 @@
  *  - durations log-normal per workflow: median e^mu with mu ~ N(ln 1500, 1), sigma in
  *    [0.7, 1.3]; failed 0.6x, cancelled 0.4x, timed_out ~1 h.
  *  - small jsonb input (3 keys) on every row, output on completed rows.
+ *  - tags on 30% of rows (`env:dev|prod|staging`, a tenth of those also `priority:high`) and
+ *    metadata on half (`plan`: free|pro|enterprise, `customer`: one of 20,000), chosen by a
+ *    hash of the row number (no random() draw, so the other columns are as before). The side
+ *    tables of 20261202000100 are filled set-based after the chunks, their insert triggers
+ *    off meanwhile in either mode: per row they would add minutes at 10M, and what a tagged
+ *    create costs is the writes scenario's business, not the seed's.
  */
 import type { Sql } from "../../tests/support/postgres.ts";
 import { foldAllStatDeltas } from "../../shared/repository/stats.ts";
@@ -61,7 +67,7 @@ const workflowNumber = `(least(floor(exp(random() * ln(11)))::int, 10) - 1) * 10
 const insertChunk = `
 insert into public.workflow_executions
   (workflow_id, created_by, temporal_workflow_id, temporal_run_id, status, started_at, completed_at, duration_ms,
-   timeout_at, input, output, error_message, activities_executed, created_at, updated_at)
+   timeout_at, input, output, error_message, activities_executed, created_at, updated_at, tags, metadata)
 -- A pending row's Temporal id is derived from its own id by the lifecycle trigger (ET012 for a chosen one).
 select s.id, s.owner, case when s.status <> 'pending' then 'bench-' || s.g end,
        case when s.status <> 'pending' then gen_random_uuid()::text end, s.status, s.started_at,
@@ -74,9 +80,14 @@ select s.id, s.owner, case when s.status <> 'pending' then 'bench-' || s.g end,
        case s.status when 'failed' then 'activity ChargeCard failed: card declined'
                      when 'timed_out' then 'timed out: no result before deadline' end,
        case when s.live then s.g % 4 else 1 + s.g % 12 end,
-       s.started_at, s.started_at + coalesce(s.duration_ms, 0) * interval '1 millisecond'
+       s.started_at, s.started_at + coalesce(s.duration_ms, 0) * interval '1 millisecond',
+       case when s.th < 30 then array[(array['env:dev', 'env:prod', 'env:staging'])[1 + s.g % 3], 'priority:high']
+            when s.th < 300 then array[(array['env:dev', 'env:prod', 'env:staging'])[1 + s.g % 3]]
+            else '{}' end,
+       case when s.th % 2 = 0 then jsonb_build_object('plan', (array['free', 'pro', 'enterprise'])[1 + (s.g / 7) % 3], 'customer', 'c' || (s.g % 20000))
+            else '{}'::jsonb end
 from (
-  select x.g, w.id, w.owner, x.r2, x.started_at, st.status, st.status in ('pending', 'running') as live,
+  select x.g, abs(hashint8(x.g)) % 1000 as th, w.id, w.owner, x.r2, x.started_at, st.status, st.status in ('pending', 'running') as live,
          case st.status
            when 'completed' then round(exp(w.mu + w.sigma * x.z))::bigint
            when 'failed'    then round(0.6 * exp(w.mu + w.sigma * x.z))::bigint
@@ -93,6 +104,20 @@ from (
   cross join lateral (select ${statusCase} as status) st
   join bench.wf w on w.n = x.wf_n
 ) s`;
+
+/** The tag and metadata side tables of every row, set-based (the seed's inserts skipped their triggers). */
+async function fillTagSideTables(conn: Sql) {
+  const [, ms] = await timed(async () => {
+    await conn`
+      insert into public.execution_tags (execution_id, created_by, tag, started_at)
+      select e.id, e.created_by, t.tag, e.started_at from public.workflow_executions e, unnest(e.tags) t(tag) where e.tags <> '{}'`;
+    await conn`
+      insert into public.execution_metadata_entries (execution_id, created_by, key, value, started_at)
+      select e.id, e.created_by, m.key, m.value, e.started_at from public.workflow_executions e, jsonb_each_text(e.metadata) m
+       where e.metadata <> '{}'::jsonb`;
+  });
+  log(`filled the tag and metadata side tables in ${(ms / 1000).toFixed(1)} s`);
+}
 
 export async function benchMeta(sql: Sql): Promise<{ rows: number; mode: string; report: SeedReport } | null> {
   const [exists] = await sql`select to_regclass('bench.meta') is not null as ok`;
@@ -136,6 +161,7 @@ export async function seed(admin: Sql, rows: number, mode: "triggers" | "replica
     });
 
     if (mode === "replica") await conn`set session_replication_role = replica`;
+    await conn`alter table public.workflow_executions disable trigger execution_tags_inserted, disable trigger execution_metadata_inserted`;
     const chunks: SeedReport["chunks"] = [];
     for (let lo = 1; lo <= rows; lo += CHUNK) {
       const hi = Math.min(rows, lo + CHUNK - 1);
@@ -144,6 +170,9 @@ export async function seed(admin: Sql, rows: number, mode: "triggers" | "replica
       log(`seeded executions ${lo}..${hi} in ${(ms / 1000).toFixed(1)} s (${Math.round((hi - lo + 1) / ms * 1000)} rows/s)`);
     }
     const executionsMs = chunks.reduce((a, c) => a + c.ms, 0);
+    await conn`alter table public.workflow_executions enable trigger execution_tags_inserted, enable trigger execution_metadata_inserted`;
+    await fillTagSideTables(conn as unknown as Sql);
+    await conn`vacuum (analyze) public.execution_tags, public.execution_metadata_entries`;
     let rebuildRollupsMs: number | null = null;
     if (mode === "replica") {
       await conn`reset session_replication_role`;
