@@ -317,6 +317,18 @@ function renderSize(r: SizeResult): string {
     out.push(table(mHead, [mRow(s.writersBefore), mRow(s.writersDuring)]));
     out.push("");
   }
+  if (r.tags) {
+    out.push(`### Lists by tag and metadata (limit ${r.tags.limit})`);
+    out.push("");
+    out.push("ours = the service's list: the side table's keyset index (`execution_tags`, `execution_metadata_entries`), each entry's row by primary key. " +
+      "naive (plain filter) = the same select with `tag = any(tags)` / `metadata->>key = value` on the rows of the keyset index; naive (GIN) = `@>` with a GIN index on `tags` / `metadata jsonb_path_ops` " +
+      `(built for the scenario in ${(r.tags.ginBuildMs / 1000).toFixed(1)} s, then dropped). Stats of a tag filter are aggregated from the matching rows (exact, not rollup-fast). ` +
+      `Matching rows and depths: ${Object.entries(r.tags.cases).map(([k, v]) => `${k} ${Number((v as { matching: number }).matching).toLocaleString("en")} (deep ${Number((v as { depth: number }).depth).toLocaleString("en")})`).join(", ")}. ` +
+      `Deep page equals the plain filter's: ${Object.entries(r.tags.pagesAgree).map(([k, v]) => `${k} ${v ? "yes" : "**no**"}`).join(", ")}.`);
+    out.push("");
+    out.push(measurementTable(r.tags.measurements));
+    out.push("");
+  }
   if (r.alerts) {
     const a = r.alerts;
     const f = a.fanOut;

@@ -28,12 +28,13 @@ import { runList } from "./scenarios/list.ts";
 import { runMemory } from "./scenarios/memory.ts";
 import { capturePlans } from "./scenarios/plans.ts";
 import { runStats } from "./scenarios/stats.ts";
+import { runTags } from "./scenarios/tags.ts";
 import { runSweeper } from "./scenarios/sweeper.ts";
 import { runWrites } from "./scenarios/writes.ts";
 import { runWriteCost } from "./scenarios/write-cost.ts";
 
 const sizes: Record<string, number> = { "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000 };
-const allScenarios = ["list", "stats", "plans", "writes", "write-cost", "sweeper", "alerts", "memory"];
+const allScenarios = ["list", "stats", "tags", "plans", "writes", "write-cost", "sweeper", "alerts", "memory"];
 
 function parseArgs(argv: string[]) {
   const args: Record<string, string | boolean> = {};
@@ -116,6 +117,7 @@ async function main() {
     const scenarios: Record<string, () => Promise<unknown>> = {
       list: async () => (result.list = await runList(ctx, opts)),
       stats: async () => (result.stats = await runStats(ctx, opts)),
+      tags: async () => (result.tags = await runTags(ctx, opts)),
       plans: async () => (result.plans = await capturePlans(ctx, result.list?.depths ?? {})),
       writes: async () => (result.writes = await runWrites(ctx, opts)),
       "write-cost": async () => (result.writeCost = await runWriteCost(ctx, opts)),
