@@ -317,6 +317,25 @@ function renderSize(r: SizeResult): string {
     out.push(table(mHead, [mRow(s.writersBefore), mRow(s.writersDuring)]));
     out.push("");
   }
+  if (r.retention) {
+    const { batched, naive } = r.retention;
+    out.push(`### Retention (pruning old terminal executions)`);
+    out.push("");
+    out.push(`${Number(r.retention.pruned).toLocaleString("en")} terminal executions started 400-430 days ago (inserted in ${(r.retention.insertMs / 2000).toFixed(1)} s per side) pruned with a ${r.retention.retentionDays}-day period, ` +
+      `both sides under \`execution_tracker.prune\` (the statistics keep the runs), while ${r.retention.writers} writers create executions over HTTP.`);
+    out.push("");
+    out.push(table(["", "the sweeper (batches of " + batched.batchSize + ")", "naive: one `delete ... where started_at < x`"], [
+      ["time", `${(batched.ms / 1000).toFixed(2)} s over ${batched.sweeps} sweep(s)`, `${(naive.ms / 1000).toFixed(2)} s`],
+      ["rows/s", `${Number(batched.rowsPerSecond).toLocaleString("en")} (the deletes alone: ${Number(batched.deleteRowsPerSecond).toLocaleString("en")})`, Number(naive.rowsPerSecond).toLocaleString("en")],
+      ["stat deltas folded by the sweeps", Number(batched.folded).toLocaleString("en"), "-"],
+      ["transactions", `${batched.batches}, p50 ${fmt(batched.batchMs.p50)} ms, max ${fmt(batched.batchMs.max)} ms`, "1 (every row locked until the end)"],
+      ["creates p50 / max", `${fmt(batched.writers.p50)} / ${fmt(batched.writers.max)} ms`, `${fmt(naive.writers.p50)} / ${fmt(naive.writers.max)} ms`],
+      ["left", String(batched.left), String(naive.left)],
+    ]));
+    out.push("");
+    out.push(table(mHead, [mRow(r.retention.writersBefore), mRow(batched.writers), mRow(naive.writers)]));
+    out.push("");
+  }
   if (r.tags) {
     out.push(`### Lists by tag and metadata (limit ${r.tags.limit})`);
     out.push("");

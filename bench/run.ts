@@ -6,7 +6,7 @@
  * bench/results/<size>.json and renders bench/RESULTS.md and bench/latency.svg from every
  * results file present.
  *
- * Options: --size <100k|1m|10m|N>  --seed-mode triggers|replica  --only writes,list,stats,plans,sweeper,memory
+ * Options: --size <100k|1m|10m|N>  --seed-mode triggers|replica  --only writes,list,stats,plans,sweeper,retention,memory
  *          --quick (fewer runs, for trying the bench out)  --memory-requests N  --server-pool N
  * A trial run (--quick, --only, or BENCH_DATABASE_URL) writes its JSON to the temp dir only.
  */
@@ -29,12 +29,13 @@ import { runMemory } from "./scenarios/memory.ts";
 import { capturePlans } from "./scenarios/plans.ts";
 import { runStats } from "./scenarios/stats.ts";
 import { runTags } from "./scenarios/tags.ts";
+import { runRetention } from "./scenarios/retention.ts";
 import { runSweeper } from "./scenarios/sweeper.ts";
 import { runWrites } from "./scenarios/writes.ts";
 import { runWriteCost } from "./scenarios/write-cost.ts";
 
 const sizes: Record<string, number> = { "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000 };
-const allScenarios = ["list", "stats", "tags", "plans", "writes", "write-cost", "sweeper", "alerts", "memory"];
+const allScenarios = ["list", "stats", "tags", "plans", "writes", "write-cost", "sweeper", "retention", "alerts", "memory"];
 
 function parseArgs(argv: string[]) {
   const args: Record<string, string | boolean> = {};
@@ -122,6 +123,7 @@ async function main() {
       writes: async () => (result.writes = await runWrites(ctx, opts)),
       "write-cost": async () => (result.writeCost = await runWriteCost(ctx, opts)),
       sweeper: async () => (result.sweeper = await runSweeper(ctx)),
+      retention: async () => (result.retention = await runRetention(ctx, opts)),
       alerts: async () => (result.alerts = await runAlerts(ctx, opts)),
       memory: async () => (result.memory = await runMemory(ctx, { requests: opts.memoryRequests ?? (opts.quick ? 20_000 : 100_000) })),
     };
