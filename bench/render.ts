@@ -317,6 +317,23 @@ function renderSize(r: SizeResult): string {
     out.push(table(mHead, [mRow(s.writersBefore), mRow(s.writersDuring)]));
     out.push("");
   }
+  if (r.bulk) {
+    const { bulk, naive } = r.bulk;
+    out.push(`### Bulk cancel by filter`);
+    out.push("");
+    out.push(`${Number(r.bulk.matched).toLocaleString("en")} running executions of one workflow of the heaviest user (acted on in Temporal; no Temporal configured, so the sweeper's stop phase confirms each stop at once), cancelled ` +
+      `by \`POST /executions-bulk\` (snapshot, then batches of 500 as the owner with \`skip locked\`, beside the stop phase) and, on rows of their own, by the naive way: ` +
+      `one \`update ... set status = 'cancelled' where workflow_id = ...\` as the owner, then the same stop phase; ${r.bulk.writers} writers create executions over HTTP throughout.`);
+    out.push("");
+    out.push(table(["", "bulk action", "naive: one UPDATE"], [
+      ["all rows terminal", `${(bulk.allTerminalMs / 1000).toFixed(2)} s`, `${(naive.allTerminalMs / 1000).toFixed(2)} s`],
+      ["the statement(s)", `accepted in ${fmt(bulk.acceptMs)} ms, processed in ${(bulk.processedMs / 1000).toFixed(2)} s (${bulk.batches} transactions)`, `${(naive.updateMs / 1000).toFixed(2)} s (1 transaction: every row locked until the end)`],
+      ["creates p50 / max", `${fmt(bulk.writers.p50)} / ${fmt(bulk.writers.max)} ms`, `${fmt(naive.writers.p50)} / ${fmt(naive.writers.max)} ms`],
+    ]));
+    out.push("");
+    out.push(table(mHead, [mRow(r.bulk.writersBefore), mRow(bulk.writers), mRow(naive.writers)]));
+    out.push("");
+  }
   if (r.retention) {
     const { batched, naive } = r.retention;
     out.push(`### Retention (pruning old terminal executions)`);

@@ -24,6 +24,7 @@ import { startBenchServer } from "./lib/server.ts";
 import { evaluateTargets } from "./lib/targets.ts";
 import { renderAll } from "./render.ts";
 import { runAlerts } from "./scenarios/alerts.ts";
+import { runBulk } from "./scenarios/bulk.ts";
 import { runList } from "./scenarios/list.ts";
 import { runMemory } from "./scenarios/memory.ts";
 import { capturePlans } from "./scenarios/plans.ts";
@@ -35,7 +36,7 @@ import { runWrites } from "./scenarios/writes.ts";
 import { runWriteCost } from "./scenarios/write-cost.ts";
 
 const sizes: Record<string, number> = { "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000 };
-const allScenarios = ["list", "stats", "tags", "plans", "writes", "write-cost", "sweeper", "retention", "alerts", "memory"];
+const allScenarios = ["list", "stats", "tags", "plans", "writes", "write-cost", "sweeper", "bulk", "retention", "alerts", "memory"];
 
 function parseArgs(argv: string[]) {
   const args: Record<string, string | boolean> = {};
@@ -123,6 +124,7 @@ async function main() {
       writes: async () => (result.writes = await runWrites(ctx, opts)),
       "write-cost": async () => (result.writeCost = await runWriteCost(ctx, opts)),
       sweeper: async () => (result.sweeper = await runSweeper(ctx)),
+      bulk: async () => (result.bulk = await runBulk(ctx, opts)),
       retention: async () => (result.retention = await runRetention(ctx, opts)),
       alerts: async () => (result.alerts = await runAlerts(ctx, opts)),
       memory: async () => (result.memory = await runMemory(ctx, { requests: opts.memoryRequests ?? (opts.quick ? 20_000 : 100_000) })),

@@ -127,6 +127,21 @@ export function evaluateTargets(r: SizeResult): Target[] {
     targets.push({ name: `sweeper, ${Number(r.sweeper.overdue).toLocaleString("en")} overdue`, goal: "< 10 s", value: `${(r.sweeper.sweepMs / 1000).toFixed(2)} s, ${r.sweeper.batches} batches`, met: r.sweeper.sweepMs < 10_000 && r.sweeper.remainingOverdue === 0 });
     targets.push({ name: "writers during the sweep (max latency)", goal: "not blocked (max < 1 s)", value: `max ${fmt(r.sweeper.writersDuring.max)} ms (p50 ${fmt(r.sweeper.writersDuring.p50)}; before: max ${fmt(r.sweeper.writersBefore.max)} ms)`, met: r.sweeper.writersDuring.max < 1000 });
   }
+  if (r.bulk) {
+    const { bulk, naive } = r.bulk;
+    targets.push({
+      name: `bulk cancel of ${Number(r.bulk.matched).toLocaleString("en")} matching executions: all terminal`,
+      goal: "< 20 s",
+      value: `${fmt(bulk.allTerminalMs / 1000)} s (processed in ${fmt(bulk.processedMs / 1000)} s, ${bulk.batches} batches; accepted in ${fmt(bulk.acceptMs)} ms); naive one UPDATE: ${fmt(naive.allTerminalMs / 1000)} s`,
+      met: bulk.allTerminalMs < 20_000,
+    });
+    targets.push({
+      name: "creates during the bulk cancel (max latency)",
+      goal: "not blocked (max < 1 s)",
+      value: `bulk: max ${fmt(bulk.writers.max)} ms (p50 ${fmt(bulk.writers.p50)}); naive: max ${fmt(naive.writers.max)} ms (p50 ${fmt(naive.writers.p50)}); before: max ${fmt(r.bulk.writersBefore.max)} ms`,
+      met: bulk.writers.max < 1000,
+    });
+  }
   if (r.retention) {
     const { batched, naive } = r.retention;
     targets.push({
