@@ -107,9 +107,29 @@ export function createDatabase({ url, poolSize = 5, acquireTimeoutMs = 10_000, c
 export async function withCaller<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
   const pool = pools.get(sql);
   const opening = beginAsCaller(caller);
+  return await retried(() => pool ? pool.transaction(opening, work) : reservedTransaction(sql, opening, work));
+}
+
+/**
+ * `withCaller` for a `work` that runs exactly ONE statement (a read, or a write that needs no
+ * second look): BEGIN + role/claims, the statement and COMMIT go out together, one round trip
+ * (once the statement's parameter types are known). A second statement of `work` is refused
+ * (never run outside the transaction). Since COMMIT is sent with the statement, a connection
+ * lost after it was written counts as lost during COMMIT (503, "may or may not have been
+ * saved"; not retried). A failed statement makes PostgreSQL answer that COMMIT with a ROLLBACK.
+ * On a Sql not opened by createDatabase it is plain `withCaller`.
+ */
+export async function withCallerStatement<T>(sql: Sql, caller: Caller, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const pool = pools.get(sql);
+  const opening = beginAsCaller(caller);
+  return await retried(() => pool ? pool.transaction(opening, work, { commitWithStatement: true }) : reservedTransaction(sql, opening, work));
+}
+
+/** Deadlocks and serialization failures run again (three times in all), a connection lost before COMMIT once. */
+async function retried<T>(transaction: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return pool ? await pool.transaction(opening, work) : await reservedTransaction(sql, opening, work);
+      return await transaction();
     } catch (error) {
       const code = (error as { code?: string }).code;
       // A deadlock (two transactions folding into the same stats rollup rows in opposite
@@ -195,6 +215,8 @@ interface Slot {
   reserved: postgres.ReservedSql | null;
   /** ...and guarded (see `guarded`): what transactions run on. */
   tx: Tx;
+  /** What `guarded` lets through: see StatementGate. */
+  gate: StatementGate;
   /** Set by postgres.js's onclose: the connection is gone and must never be written to again. */
   lost: Error | null;
   /** The running transaction's way to hear of the loss. */
@@ -226,10 +248,15 @@ class ConnectionPool {
 
   constructor(private readonly config: { url: string; options: PostgresOptions; max: number; acquireTimeoutMs: number }) {}
 
-  /** Runs `opening` (BEGIN...), then `work`, then COMMIT on one connection; ROLLBACK on failure. */
-  async transaction<T>(opening: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * Runs `opening` (BEGIN...), then `work`, then COMMIT on one connection; ROLLBACK on failure.
+   * `commitWithStatement`: COMMIT is queued right behind work's first statement (one write),
+   * and any further statement of work is refused.
+   */
+  async transaction<T>(opening: string, work: (tx: Tx) => Promise<T>, options: { commitWithStatement?: boolean } = {}): Promise<T> {
     const slot = await this.acquire();
     let committing = false;
+    let committed: Promise<unknown> | null = null;
     const lost = new Promise<never>((_, reject) => {
       slot.onLost = (error) => reject(new ConnectionLostError(committing, error));
     });
@@ -237,16 +264,31 @@ class ConnectionPool {
       // Awaited below; its failure (a role that does not exist...) also fails work's first
       // statement, which is then reported as this failure.
       let openError: unknown = null;
-      const opened = slot.tx.unsafe(opening).execute();
+      const opening_ = slot.tx.unsafe(opening);
+      if (options.commitWithStatement) {
+        slot.gate.opening = opening_;
+        slot.gate.afterFirst = () => {
+          committing = true;
+          const commit = slot.tx`commit`;
+          slot.gate.exempt = commit;
+          committed = commit.execute();
+          committed.catch(() => {});
+        };
+      }
+      const opened = opening_.execute();
       opened.catch((error) => (openError = error));
       try {
         const result = await work(slot.tx);
+        slot.gate.afterFirst = null; // (work ran no statement at all: an ordinary COMMIT)
         await opened;
         committing = true;
-        await slot.tx`commit`;
+        await (committed ?? slot.tx`commit`);
         return result;
       } catch (error) {
-        if (!slot.lost && !isConnectionFailure(error)) await slot.tx`rollback`.catch(() => {});
+        slot.gate.afterFirst = null;
+        // A COMMIT sent with a failed statement came back as a ROLLBACK: nothing to undo.
+        if (committed) await (committed as Promise<unknown>).catch(() => {});
+        else if (!slot.lost && !isConnectionFailure(error)) await slot.tx`rollback`.catch(() => {});
         throw openError ?? error;
       }
     };
@@ -269,6 +311,7 @@ class ConnectionPool {
       throw error;
     } finally {
       slot.onLost = null;
+      slot.gate.opening = slot.gate.afterFirst = slot.gate.sealed = slot.gate.exempt = null;
       this.release(slot);
     }
   }
@@ -321,6 +364,7 @@ class ConnectionPool {
       sql: undefined as unknown as Sql,
       reserved: null,
       tx: undefined as unknown as Tx,
+      gate: { opening: null, afterFirst: null, sealed: null, exempt: null },
       lost: null,
       onLost: null,
       inUse: true,
@@ -343,7 +387,7 @@ class ConnectionPool {
       if (slot.lost) throw slot.lost;
       slot.reserved = await slot.sql.reserve();
       if (slot.lost) throw slot.lost;
-      slot.tx = guarded(slot.reserved, () => slot.lost);
+      slot.tx = guarded(slot.reserved, () => slot.lost, slot.gate);
       slot.ready = true;
     } catch (error) {
       slot.lost ??= lostError();
@@ -436,21 +480,40 @@ function lostError(): Error {
 }
 
 /**
+ * The statements a transaction still accepts (`withCallerStatement`): after the first
+ * statement of work (any statement but `opening`) `afterFirst` queues COMMIT (`exempt`) and
+ * the transaction is `sealed`: whatever else it is asked to run is refused with that error.
+ */
+interface StatementGate {
+  opening: unknown;
+  afterFirst: (() => void) | null;
+  sealed: Error | null;
+  exempt: unknown;
+}
+
+/**
  * The reserved connection `reserved`, with every statement checked at the moment postgres.js
  * would hand it to the connection: once `lost()` says the connection is gone, the statement is
- * rejected instead of written (the crash above). Fragments (`tx\`\``), json, array... as is.
+ * rejected instead of written (the crash above); so is one the `gate` refuses. Fragments
+ * (`tx\`\``), json, array... as is.
  */
-function guarded(reserved: postgres.ReservedSql, lost: () => Error | null): Tx {
+function guarded(reserved: postgres.ReservedSql, lost: () => Error | null, gate: StatementGate): Tx {
   type Pending = { handler?: (query: unknown) => void; reject?: (error: unknown) => void };
   const check = <Q>(query: Q): Q => {
     const pending = query as unknown as Pending;
     if (typeof pending?.handler === "function") {
       const handler = pending.handler;
       pending.handler = (q) => {
-        const error = lost();
+        const error = lost() ?? (gate.sealed && q !== gate.exempt ? gate.sealed : null);
         if (error) return pending.reject!(error);
         reuseKnownParameterTypes(q as DriverQuery);
         handler(q);
+        if (gate.afterFirst && q !== gate.opening) {
+          const afterFirst = gate.afterFirst;
+          gate.afterFirst = null;
+          gate.sealed = new Error("withCallerStatement: the transaction was committed with its first statement; a second statement is refused");
+          afterFirst();
+        }
       };
     }
     return query;

@@ -8,7 +8,7 @@
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDatabase, type Sql, withCaller } from "../../shared/db.ts";
+import { createDatabase, type Sql, withCaller, withCallerStatement } from "../../shared/db.ts";
 import { createUser, databaseUrl, userCaller } from "../support/postgres.ts";
 
 /** Relays 127.0.0.1:<port> to the database, counting client flights (client data after a server answer). */
@@ -100,5 +100,47 @@ describe("withCaller round trips", () => {
     const [[row], flights] = await flightsOf((tx) => query(tx, 41));
     expect(row.n).toBe(42);
     expect(flights).toBe(2);
+  });
+});
+
+describe("withCallerStatement: one statement, committed with it", () => {
+  it("is one flight once the types are known, and its write is committed", async () => {
+    const name = `one flight ${crypto.randomUUID()}`;
+    const insert = (tx: Sql) => tx`insert into public.workflows (created_by, name) values (${userId}::uuid, ${name}) returning name`;
+    const read = (tx: Sql) => tx`select name from public.workflows where name = ${name}`;
+    await withCallerStatement(sql, userCaller(userId), (tx) => read(tx)); // learns the read's types
+    const before = relay.flights();
+    const [created] = await withCallerStatement(sql, userCaller(userId), (tx) => insert(tx));
+    const insertFlights = relay.flights() - before;
+    const [again] = await withCallerStatement(sql, userCaller(userId), (tx) => read(tx));
+    expect(created.name).toBe(name);
+    expect(again.name).toBe(name);
+    expect(insertFlights).toBe(3); // first run of the insert: its Describe is waited for, and postgres.js queues nothing behind it
+    const start = relay.flights();
+    await withCallerStatement(sql, userCaller(userId), (tx) => read(tx));
+    expect(relay.flights() - start).toBe(1);
+  });
+
+  it("a failing statement rolls back, RLS still decides, and a second statement is refused without running", async () => {
+    const other = await (async () => {
+      const admin = createDatabase({ url: databaseUrl(), poolSize: 1 });
+      try {
+        return await createUser(admin);
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+    })();
+    const name = `refused ${crypto.randomUUID()}`;
+    // RLS: a user may not insert a workflow for someone else.
+    await expect(withCallerStatement(sql, userCaller(userId), (tx) => tx`insert into public.workflows (created_by, name) values (${other}::uuid, ${name})`)).rejects.toBeTruthy();
+    const twice = withCallerStatement(sql, userCaller(userId), async (tx) => {
+      await tx`insert into public.workflows (created_by, name) values (${userId}::uuid, ${name})`;
+      await tx`insert into public.workflows (created_by, name) values (${userId}::uuid, ${name + " second"})`;
+    });
+    await expect(twice).rejects.toBeTruthy();
+    const rows = await withCaller(sql, userCaller(userId), (tx) => tx`select name from public.workflows where name like ${name + "%"} order by name`);
+    expect(rows.map((r) => r.name)).toEqual([name]); // the first was committed with its COMMIT, the second never ran
+    const [state] = await sql.begin((tx) => tx`select current_user as role`);
+    expect(state.role).not.toBe("authenticated");
   });
 });
