@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } fr
 import { ConfigError, loadConfig } from "../../shared/config.ts";
 import { UnauthorizedError, ValidationError } from "../../shared/errors.ts";
 import { createFunctionApp } from "../../shared/http/app.ts";
+import { standardOutput } from "../../shared/http/request-log.ts";
 import type { Runtime } from "../../shared/http/runtime.ts";
 import { createApp as executionsList } from "../../supabase/functions/executions-list/app.ts";
 
@@ -110,6 +111,35 @@ describe("request ids and request logs", () => {
     expect(preflight.headers.get("x-request-id")).toBeTruthy();
     const response = await app.request("/probe", { headers: { origin: "http://x.test", authorization: "Bearer user" } });
     expect(response.headers.get("access-control-expose-headers")).toContain("x-request-id");
+  });
+
+  it("answers a request under the gateway's /functions/v1 prefix as its own path (no copy of the request needed)", async () => {
+    const app = testApp(runtime());
+    const response = await app.request("http://x.test/functions/v1/probe?x=1", { headers: { authorization: "Bearer user" } });
+    expect(response.status).toBe(200);
+    const missing = await app.request("http://x.test/functions/v1/probe/nothing", { headers: { authorization: "Bearer user" } });
+    expect(await missing.json()).toMatchObject({ error: { code: "not_found", message: "no route for GET /probe/nothing" } });
+    expect(lines().map((line) => line.path)).toEqual(["/probe", "/probe/nothing"]);
+  });
+
+  it("CORS: a preflight is a 204 naming the methods and headers; every answer allows any origin", async () => {
+    const app = testApp(runtime());
+    const preflight = await app.request("/probe", { method: "OPTIONS", headers: { origin: "http://x.test", "access-control-request-method": "POST" } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-methods")).toBe("GET,POST,PATCH,DELETE,OPTIONS");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    for (const path of ["/probe", "/probe/refused", "/probe/boom"]) {
+      const answer = await app.request(path, { headers: { origin: "http://x.test", authorization: "Bearer user" } });
+      expect(answer.headers.get("access-control-allow-origin")).toBe("*");
+    }
+    const unauthorized = await app.request("/probe", { headers: { origin: "http://x.test" } });
+    expect(unauthorized.headers.get("access-control-allow-origin")).toBe("*");
+  });
+
+  it("writes lines with console.log where there is no Deno stdout (Node, and Supabase's Edge Runtime)", () => {
+    standardOutput()("{\"msg\":\"probe\"}");
+    expect(lines()).toEqual([{ msg: "probe" }]);
   });
 
   it("LOG_LEVEL filters: warn keeps 4xx/5xx only, error only 5xx, debug adds the query and user agent", async () => {
