@@ -254,8 +254,13 @@ export interface RollupCheck {
 
 /** Compares every rollup with a direct aggregate of the executions (all zero = exact), once the stat deltas are folded. */
 export async function verifyRollups(sql: Sql): Promise<RollupCheck> {
+  // With stat deltas (20261202000200) the rollups are "rollups + unfolded deltas": compare what
+  // the views read (one statement, one snapshot), since a background fold may hold some deltas.
   const [{ deltas }] = await sql`select to_regclass('public.execution_stat_deltas') is not null as deltas`;
   if (deltas) await foldAllStatDeltas(sql, 100_000);
+  const keptRollup = deltas ? sql`public.execution_stats` : sql`public.execution_stats_rollup`;
+  const keptBins = deltas ? sql`public.execution_duration_histogram` : sql`public.execution_duration_bins`;
+  const keptOwnerBins = deltas ? sql`public.execution_owner_duration_histogram` : sql`public.execution_owner_duration_bins`;
   const [{ owner_bins: hasOwnerBins }] = await sql`select to_regclass('public.execution_owner_duration_bins') is not null as owner_bins`;
   const [[row], ms] = await timed(() => sql`
     with direct as (
@@ -264,19 +269,19 @@ export async function verifyRollups(sql: Sql): Promise<RollupCheck> {
         from public.workflow_executions group by 1, 2, 3
     ), kept as (
       select created_by, workflow_id, status, executions, durations_counted, duration_ms_sum
-        from public.execution_stats_rollup
+        from ${keptRollup}
        where executions <> 0 or durations_counted <> 0 or duration_ms_sum <> 0
     ), direct_bins as materialized (
       select created_by, workflow_id, public.execution_duration_bin(duration_ms) as bin, count(*)::bigint as executions
         from public.workflow_executions where duration_ms is not null group by 1, 2, 3
     ), kept_bins as (
-      select created_by, workflow_id, bin, executions from public.execution_duration_bins where executions <> 0
+      select created_by, workflow_id, bin, executions from ${keptBins} where executions <> 0
     )
     select (select count(*) from ((select * from direct except select * from kept) union all (select * from kept except select * from direct)) d)::int as rollup,
            (select count(*) from ((select * from direct_bins except select * from kept_bins) union all (select * from kept_bins except select * from direct_bins)) d)::int as bins
            ${hasOwnerBins ? sql`, (
              with direct_owner as (select created_by, bin, sum(executions)::bigint as executions from direct_bins group by 1, 2),
-                  kept_owner as (select created_by, bin, executions from public.execution_owner_duration_bins where executions <> 0)
+                  kept_owner as (select created_by, bin, executions from ${keptOwnerBins} where executions <> 0)
              select count(*) from ((select * from direct_owner except select * from kept_owner)
                                    union all (select * from kept_owner except select * from direct_owner)) d)::int as owner_bins` : sql``}`);
   return { rollupMismatches: row.rollup, binMismatches: row.bins, ownerBinMismatches: hasOwnerBins ? row.owner_bins : null, ms: Math.round(ms) };
