@@ -82,16 +82,23 @@ export async function deliverDueAlerts(deps: DeliverDeps, options: DeliverOption
   let finished: repo.DeliveryOutcome[] = [];
   let drained = false;
 
-  const flush = async () => {
-    if (!finished.length) return;
+  const count = (statuses: string[]) => {
+    for (const status of statuses) report[status === "delivered" ? "delivered" : status === "dead" ? "dead" : "retried"]++;
+  };
+  /** Records what finished and claims up to `limit` more, in one transaction (one round trip set per batch). */
+  const flushAndClaim = async (limit: number): Promise<repo.ClaimedDelivery[] | null> => {
     const batch = finished;
     finished = [];
+    const busy = [...perEndpoint].filter(([, n]) => n >= o.perEndpoint).map(([id]) => id);
     try {
-      const statuses = await withCaller(deps.sql, serviceCaller, (tx) => repo.recordDeliveryOutcomes(tx, batch, policy));
-      for (const status of statuses) report[status === "delivered" ? "delivered" : status === "dead" ? "dead" : "retried"]++;
+      return await withCaller(deps.sql, serviceCaller, async (tx) => {
+        count(await repo.recordDeliveryOutcomes(tx, batch, policy));
+        return limit > 0 ? await repo.claimDueDeliveries(tx, { limit, perEndpoint: o.perEndpoint, leaseSeconds: o.leaseSeconds, excludeEndpoints: busy }) : [];
+      });
     } catch (error) {
-      // Not recorded: the rows come due again when their leases expire and are sent again.
-      deps.log(`alerts: recording ${batch.length} delivery outcomes failed`, error);
+      // Not recorded: those rows come due again when their leases expire and are sent again.
+      deps.log(`alerts: recording ${batch.length} delivery outcomes or claiming more failed`, error);
+      return null;
     }
   };
 
@@ -115,19 +122,11 @@ export async function deliverDueAlerts(deps: DeliverDeps, options: DeliverOption
     const free = o.concurrency - inFlight.size;
     let claimed = 0;
     if (free >= claimAt || (free > 0 && polled) || !inFlight.size) {
-      await flush();
-      const busy = [...perEndpoint].filter(([, n]) => n >= o.perEndpoint).map(([id]) => id);
-      try {
-        const rows = await withCaller(deps.sql, serviceCaller, (tx) =>
-          repo.claimDueDeliveries(tx, { limit: Math.min(free, o.batchSize), perEndpoint: o.perEndpoint, leaseSeconds: o.leaseSeconds, excludeEndpoints: busy })
-        );
-        rows.forEach(start);
-        claimed = rows.length;
-        report.claimed += claimed;
-      } catch (error) {
-        deps.log("alerts: claiming due deliveries failed", error);
-        if (!inFlight.size) break;
-      }
+      const rows = await flushAndClaim(Math.min(free, o.batchSize));
+      if (!rows && !inFlight.size) break; // the database failed: the next run picks it up
+      rows?.forEach(start);
+      claimed = rows?.length ?? 0;
+      report.claimed += claimed;
     }
     if (!inFlight.size && !claimed) {
       if (!o.keepPolling) {
@@ -141,7 +140,7 @@ export async function deliverDueAlerts(deps: DeliverDeps, options: DeliverOption
     if (inFlight.size) polled = await Promise.race([Promise.race(inFlight).then(() => false), sleep(o.pollMs).then(() => true)]);
   }
   await Promise.all(inFlight);
-  await flush();
+  if (finished.length) await flushAndClaim(0);
   report.complete = drained;
   report.durationMs = Math.round(performance.now() - started);
   return report;

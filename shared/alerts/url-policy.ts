@@ -11,6 +11,7 @@
 
 /** Why the URL may not be used, or null. */
 export function alertUrlProblem(text: string, allowPrivate: boolean): string | null {
+  if (/[\s\u0000-\u001f\u007f]/.test(text)) return "must not contain whitespace or control characters";
   let url: URL;
   try {
     url = new URL(text);

@@ -109,6 +109,8 @@ describe("alert endpoints", () => {
       [{ url: "ftp://example.com/x" }, "url"],
       [{ url: "not a url" }, "url"],
       [{ url: "https://user:pw@example.com/x" }, "url"],
+      [{ url: "https://example.com/a b" }, "url"],
+      [{ url: receiverUrl, description: "x".repeat(501) }, "description"],
       [{ url: receiverUrl, statuses: ["completed"] }, "statuses.0"],
       [{ url: receiverUrl, statuses: [] }, "statuses"],
       [{ url: receiverUrl, workflowId: "nope" }, "workflowId"],
