@@ -303,6 +303,13 @@ describe("leases, RLS, reading", () => {
     await expect(asRole(sql, owner, (tx) => tx`update public.execution_bulk_actions set done = 99 where id = ${action.id}`)).rejects.toMatchObject({ code: "42501" });
     expect((await bulkFor(owner).list({ limit: 20 })).data.map((a) => a.id)).toEqual([action.id]);
   });
+
+  it("the kick (pg_net to /executions-bulk/process, and the sweeper) is the service role's alone", async () => {
+    const owner = await createUser(sql);
+    await withCaller(sql, serviceCaller, (tx) => repo.requestProcessing(tx, { stops: true }));
+    await expect(asRole(sql, owner, (tx) => tx`select public.execution_bulk_actions_kick(true)`)).rejects.toMatchObject({ code: "42501" });
+    await expect(asRole(sql, owner, (tx) => tx`select private.invoke_bulk_processor()`)).rejects.toMatchObject({ code: "42501" });
+  });
 });
 
 describe("with Temporal: a bulk cancel stops each acted-on run exactly once", () => {
