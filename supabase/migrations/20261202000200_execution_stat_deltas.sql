@@ -835,7 +835,9 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
-set plan_cache_mode = force_custom_plan
+-- One generic plan per session (planning the views' unions costs more than reading them): each
+-- scope is its own branch behind a one-time filter, so every branch keeps its index.
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   if p_started_after is not null or p_started_before is not null then
@@ -851,7 +853,13 @@ begin
     select s.status, sum(s.executions)::bigint as n,
            sum(s.durations_counted)::bigint as timed, sum(s.duration_ms_sum) as ms
       from public.execution_stats s
-     where p_workflow_id is null or s.workflow_id = p_workflow_id
+     where p_workflow_id is not null and s.workflow_id = p_workflow_id
+     group by s.status
+    union all
+    select s.status, sum(s.executions)::bigint as n,
+           sum(s.durations_counted)::bigint as timed, sum(s.duration_ms_sum) as ms
+      from public.execution_stats s
+     where p_workflow_id is null
      group by s.status
   ),
   grouped_bins as (
@@ -876,7 +884,11 @@ begin
       from (
         select r.pruned, r.pruned_before
           from public.execution_stats_rollup r
-         where r.pruned <> 0 and (p_workflow_id is null or r.workflow_id = p_workflow_id)
+         where r.pruned <> 0 and p_workflow_id is not null and r.workflow_id = p_workflow_id
+        union all
+        select r.pruned, r.pruned_before
+          from public.execution_stats_rollup r
+         where r.pruned <> 0 and p_workflow_id is null
         union all
         select 1, date_trunc('hour', d.started_at, 'UTC') + interval '1 hour'
           from public.execution_stat_deltas d
