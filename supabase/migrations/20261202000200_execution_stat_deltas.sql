@@ -545,11 +545,16 @@ declare
   whole_to timestamptz;
   day_from timestamptz;
   day_to timestamptz;
-  -- 'workflow', 'owner' (the caller's own), 'everyone' or 'none'; the execution_period_* key
-  -- of the owner and everyone scopes.
+  -- 'workflow', 'owner' (the caller's own), 'everyone' or 'none'; the execution_period_* owner
+  -- of the owner and everyone scopes (their workflow_id is the nil literal in the SQL below, not
+  -- a variable: the generic plan then knows it and reads the primary key, not the workflow index).
   v_scope text;
   v_owner uuid;
   v_workflow uuid;
+  edge1_from timestamptz;
+  edge1_to timestamptz;
+  edge2_from timestamptz;
+  edge2_to timestamptz;
 begin
   if p_bucket = 'hour' then
     step := interval '1 hour';
@@ -604,28 +609,37 @@ begin
     v_workflow := nil;
   end if;
 
+  -- The edges: [v_after, whole_from) and [whole_to, v_before) (null bounds: empty).
+  edge1_from := coalesce(v_after, 'infinity');
+  edge1_to := coalesce(least(whole_from, coalesce(v_before, whole_from)), '-infinity');
+  edge2_from := coalesce(greatest(whole_to, v_after), whole_to);
+  edge2_to := coalesce(v_before, '-infinity');
+
   return query
-  with hour_ranges (f, t) as (
-    values (whole_from, day_from), (day_to, whole_to)
-  ),
+  with
   -- [v_after, whole_from) and [whole_to, v_before) (null bounds: none): one index range each,
   -- through the workflow's index or (RLS: the caller's own; the service role: everyone's) the
   -- owner's or the time index.
-  edge_ranges (f, t) as (
-    values (v_after, least(whole_from, coalesce(v_before, whole_from))), (greatest(whole_to, v_after), v_before)
-  ),
   edge_rows as materialized (
     select e.started_at, e.status, e.duration_ms
-      from edge_ranges g
-      join public.workflow_executions e
-        on e.workflow_id = p_workflow_id and e.started_at >= g.f and e.started_at < g.t
-     where v_scope = 'workflow'
+      from public.workflow_executions e
+     where e.workflow_id = p_workflow_id and e.started_at >= edge1_from and e.started_at < edge1_to
+       and v_scope = 'workflow'
     union all
     select e.started_at, e.status, e.duration_ms
-      from edge_ranges g
-      join public.workflow_executions e
-        on e.started_at >= g.f and e.started_at < g.t
-     where v_scope in ('owner', 'everyone')
+      from public.workflow_executions e
+     where e.workflow_id = p_workflow_id and e.started_at >= edge2_from and e.started_at < edge2_to
+       and v_scope = 'workflow'
+    union all
+    select e.started_at, e.status, e.duration_ms
+      from public.workflow_executions e
+     where e.started_at >= edge1_from and e.started_at < edge1_to
+       and v_scope in ('owner', 'everyone')
+    union all
+    select e.started_at, e.status, e.duration_ms
+      from public.workflow_executions e
+     where e.started_at >= edge2_from and e.started_at < edge2_to
+       and v_scope in ('owner', 'everyone')
   ),
   -- The unfolded deltas of the whole hours (the edges read the rows, which hold them already).
   deltas as materialized (
@@ -638,23 +652,22 @@ begin
   sources as (
     select r.period_start as t, r.status::text as status, r.executions as n, r.durations_counted as timed, r.duration_ms_sum as ms,
            r.pruned, case when r.pruned <> 0 then r.period_start + interval '1 hour' end as pruned_to
-      from hour_ranges g
-      join public.execution_period_stats r
-        on r.created_by = v_owner and r.workflow_id = v_workflow and r.period = 'hour'
-       and r.period_start >= g.f and r.period_start < g.t
-     where v_scope in ('owner', 'everyone')
+      from public.execution_period_stats r
+     where r.created_by = v_owner and r.workflow_id = '00000000-0000-0000-0000-000000000000'::uuid and r.period = 'hour'
+       and (r.period_start >= whole_from and r.period_start < day_from or r.period_start >= day_to and r.period_start < whole_to)
+       and v_scope in ('owner', 'everyone')
     union all
     select r.hour, r.status::text, r.executions, r.durations_counted, r.duration_ms_sum,
            r.pruned, case when r.pruned <> 0 then r.hour + interval '1 hour' end
-      from hour_ranges g
-      join public.execution_hourly_stats_rollup r
-        on r.workflow_id = p_workflow_id and r.hour >= g.f and r.hour < g.t
-     where v_scope = 'workflow'
+      from public.execution_hourly_stats_rollup r
+     where r.workflow_id = p_workflow_id
+       and (r.hour >= whole_from and r.hour < day_from or r.hour >= day_to and r.hour < whole_to)
+       and v_scope = 'workflow'
     union all
     select r.period_start, r.status::text, r.executions, r.durations_counted, r.duration_ms_sum,
            r.pruned, case when r.pruned <> 0 then r.period_start + interval '24 hours' end
       from public.execution_period_stats r
-     where r.created_by = v_owner and r.workflow_id = v_workflow and r.period = 'day'
+     where r.created_by = v_owner and r.workflow_id = '00000000-0000-0000-0000-000000000000'::uuid and r.period = 'day'
        and r.period_start >= day_from and r.period_start < day_to
        and v_scope in ('owner', 'everyone')
     union all
@@ -700,21 +713,20 @@ begin
   ),
   bin_sources as (
     select h.period_start as t, h.bin, h.executions as n
-      from hour_ranges g
-      join public.execution_period_duration_bins h
-        on h.created_by = v_owner and h.workflow_id = v_workflow and h.period = 'hour'
-       and h.period_start >= g.f and h.period_start < g.t
-     where v_scope in ('owner', 'everyone')
+      from public.execution_period_duration_bins h
+     where h.created_by = v_owner and h.workflow_id = '00000000-0000-0000-0000-000000000000'::uuid and h.period = 'hour'
+       and (h.period_start >= whole_from and h.period_start < day_from or h.period_start >= day_to and h.period_start < whole_to)
+       and v_scope in ('owner', 'everyone')
     union all
     select h.hour, h.bin, h.executions
-      from hour_ranges g
-      join public.execution_hourly_duration_bins h
-        on h.workflow_id = p_workflow_id and h.hour >= g.f and h.hour < g.t
-     where v_scope = 'workflow'
+      from public.execution_hourly_duration_bins h
+     where h.workflow_id = p_workflow_id
+       and (h.hour >= whole_from and h.hour < day_from or h.hour >= day_to and h.hour < whole_to)
+       and v_scope = 'workflow'
     union all
     select h.period_start, h.bin, h.executions
       from public.execution_period_duration_bins h
-     where h.created_by = v_owner and h.workflow_id = v_workflow and h.period = 'day'
+     where h.created_by = v_owner and h.workflow_id = '00000000-0000-0000-0000-000000000000'::uuid and h.period = 'day'
        and h.period_start >= day_from and h.period_start < day_to
        and v_scope in ('owner', 'everyone')
     union all
@@ -848,30 +860,43 @@ begin
     return;
   end if;
 
+  -- Straight from the tables (not through the per-key views: grouping every owner's keys first
+  -- would cost the service role a large aggregate), the unfolded deltas added in.
   return query
   with counts as (
-    select s.status, sum(s.executions)::bigint as n,
-           sum(s.durations_counted)::bigint as timed, sum(s.duration_ms_sum) as ms
-      from public.execution_stats s
-     where p_workflow_id is not null and s.workflow_id = p_workflow_id
-     group by s.status
-    union all
-    select s.status, sum(s.executions)::bigint as n,
-           sum(s.durations_counted)::bigint as timed, sum(s.duration_ms_sum) as ms
-      from public.execution_stats s
-     where p_workflow_id is null
-     group by s.status
+    select x.status, sum(x.n)::bigint as n, sum(x.timed)::bigint as timed, sum(x.ms) as ms
+      from (
+        select r.status::text as status, r.executions as n, r.durations_counted as timed, r.duration_ms_sum as ms
+          from public.execution_stats_rollup r
+         where p_workflow_id is not null and r.workflow_id = p_workflow_id
+        union all
+        select r.status::text, r.executions, r.durations_counted, r.duration_ms_sum
+          from public.execution_stats_rollup r
+         where p_workflow_id is null
+        union all
+        select d.status, d.sign, case when d.duration_ms is null then 0 else d.sign end, (d.sign * coalesce(d.duration_ms, 0))::numeric
+          from public.execution_stat_deltas d
+         where not d.pruned and (p_workflow_id is null or d.workflow_id = p_workflow_id)
+      ) x
+     group by x.status
   ),
   grouped_bins as (
-    select h.bin, sum(h.executions) as n
-      from public.execution_duration_histogram h
-     where p_workflow_id is not null and h.workflow_id = p_workflow_id
-     group by h.bin
-    union all
-    select h.bin, sum(h.executions) as n
-      from public.execution_owner_duration_histogram h
-     where p_workflow_id is null
-     group by h.bin
+    select x.bin, sum(x.n) as n
+      from (
+        select b.bin, b.executions as n
+          from public.execution_duration_bins b
+         where p_workflow_id is not null and b.workflow_id = p_workflow_id
+        union all
+        select b.bin, b.executions
+          from public.execution_owner_duration_bins b
+         where p_workflow_id is null
+        union all
+        select public.execution_duration_bin(d.duration_ms), d.sign
+          from public.execution_stat_deltas d
+         where not d.pruned and d.duration_ms is not null and (p_workflow_id is null or d.workflow_id = p_workflow_id)
+      ) x
+     group by x.bin
+    having sum(x.n) <> 0
   ),
   bins as (
     select g.bin, public.execution_duration_bin_value(g.bin) as value, g.n from grouped_bins g
