@@ -18,6 +18,7 @@ import { createExecutionService } from "../../shared/service.ts";
 import * as retention from "../../shared/repository/retention.ts";
 import { sweep, type SweepOptions } from "../../shared/sweeper.ts";
 import {
+  asRole,
   connect,
   createMigratedDatabase,
   createUser,
@@ -26,6 +27,7 @@ import {
   dropDatabase,
   serviceCaller,
   type Sql,
+  sqlState,
   userCaller,
 } from "../support/postgres.ts";
 
@@ -151,6 +153,19 @@ describe("who keeps what", () => {
     const [after] = await sql`select (select count(*) from public.execution_stop_requests)::int as stops, (select count(*) from net.http_request_queue)::int as webhooks`;
     expect(after).toEqual(before);
     expect((await sql`select count(*)::int as n from public.execution_stop_requests where execution_id = any(${ids}::uuid[])`)[0].n).toBe(0);
+  });
+});
+
+describe("the policies", () => {
+  it("are the service role's only: a user can neither read nor write them; a period is a positive number of days", async () => {
+    const user = await createUser(sql);
+    expect(await sqlState(asRole(sql, user, (tx) => tx`select * from public.execution_retention_policies`))).toBe("42501");
+    expect(await sqlState(asRole(sql, user, (tx) => tx`insert into public.execution_retention_policies values (${user}, 1)`))).toBe("42501");
+    expect(await sqlState(asRole(sql, null, (tx) => tx`insert into public.execution_retention_policies (created_by, retention_days) values (${user}, 0)`))).toBe("23514");
+    await asRole(sql, null, (tx) => tx`insert into public.execution_retention_policies (created_by, retention_days) values (${user}, 3)`);
+    expect((await sql`select retention_days from public.execution_retention_policies where created_by = ${user}`)[0].retention_days).toBe(3);
+    await sql`delete from auth.users where id = ${user}`; // the policy goes with its owner
+    expect(await sql`select from public.execution_retention_policies where created_by = ${user}`).toHaveLength(0);
   });
 });
 
