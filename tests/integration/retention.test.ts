@@ -137,6 +137,17 @@ describe("who keeps what", () => {
     expect(reports.reduce((n, report) => n + report.retention.deletedByOwnerPolicy, 0)).toBe(2);
   });
 
+  it("prunes an original whose ended retry is kept: the retry stays, its retryOf cleared by the foreign key", async () => {
+    const owner = await createUser(sql);
+    const workflow = await createWorkflow(sql, owner);
+    const original = (await seedAges(owner, workflow, [50], "failed")).get(50)!;
+    const retry = (await seedAges(owner, workflow, [10], "completed", { retry_of: original })).get(10)!;
+    const reports = await sweepUntilDone({ retentionDays: 30 });
+    expect(reports.reduce((n, report) => n + report.retention.failures, 0)).toBe(0);
+    expect(await remaining([original, retry])).toEqual([retry]);
+    expect((await sql`select retry_of, status from public.workflow_executions where id = ${retry}`)[0]).toEqual({ retry_of: null, status: "completed" });
+  });
+
   it("deletes acted-on terminal rows without a tombstone, a stop request or a webhook", async () => {
     const owner = await createUser(sql);
     const workflow = await createWorkflow(sql, owner, { temporalWorkflowType: "completesWorkflow", taskQueue: "retention" });
