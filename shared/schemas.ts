@@ -490,7 +490,7 @@ export const executionStatsResponseSchema = z.strictObject({
     includesPruned: z.boolean().meta({ description: "Whether the numbers count runs that retention has deleted (they keep counting after the rows are gone)." }),
     prunedExecutions: z.number().int().nonnegative().meta({ description: "How many of the counted runs were deleted by retention." }),
     prunedBefore: responseTimestamp.nullable().meta({ description: "Every pruned run counted started before this instant (the end of its UTC hour, or of its UTC day where the answer read daily rollups); null when none is counted." }),
-  }).meta({ id: "StatsHistory", description: "Which numbers include runs deleted by retention. Runs in the partial edge hours of a range are read from the rows, so pruned ones there are not counted." }),
+  }).meta({ description: "Which numbers include runs deleted by retention. Runs in the partial edge hours of a range are read from the rows, so pruned ones there are not counted." }),
 }).meta({ id: "ExecutionStats" });
 
 /** GET /executions-stats?bucket=hour|day: every bucket of the range, oldest first, empty ones included. */
