@@ -77,7 +77,10 @@ export async function runWriteCost(ctx: BenchContext, options: { quick?: boolean
     const counterparts = enabled.filter((name) => name.includes("inserted")).map((name) => name.replace("inserted", "deleted")).filter((name) => triggers.includes(name));
     await admin.unsafe(`alter table ${ours} disable trigger user`);
     for (const name of counterparts) await admin.unsafe(`alter table ${ours} enable trigger "${name}"`);
-    await admin.unsafe(`delete from ${table} where started_at >= $1 and temporal_workflow_id like 'pgb-${tag}%'`, [since]);
+    const [{ removed }] = await admin.unsafe(
+      `with gone as (delete from ${table} where started_at >= $1 and temporal_workflow_id like $2 returning 1) select count(*)::int as removed from gone`,
+      [since, `pgb-${tag}%`]);
+    if (removed === 0) throw new Error(`write cost: no rows of ${tag} to remove (the stats would count rows the partial schema did not)`);
     await admin.unsafe(`alter table ${ours} disable trigger user`);
     for (const name of enabled) await admin.unsafe(`alter table ${ours} enable trigger "${name}"`);
   };
@@ -94,7 +97,8 @@ export async function runWriteCost(ctx: BenchContext, options: { quick?: boolean
         const tag = `${runId}-${variant.replace(/\W/g, "")}-c${clients}`;
         const [{ since }] = await admin`select now() as since`;
         const script = scriptFor(table, target);
-        const variables = (suffix: string) => ({ n: 0, tag: `'${tag}${suffix}'` });
+        // -M extended: :tag is a parameter, so no quotes (they would end up in the ids).
+        const variables = (suffix: string) => ({ n: 0, tag: `${tag}${suffix}` });
         measurements.push(pgbench(writeCostLabel(variant), ctx.db.url,
           { script, clients, transactionsPerClient: perClient, variables: variables("m") },
           { script, clients, transactionsPerClient: warmup, variables: variables("w") }));
