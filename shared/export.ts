@@ -1,7 +1,11 @@
 /**
  * Exports of the execution list: NDJSON (one Execution as JSON per line, the list's shape) or
  * CSV (RFC 4180: a fixed header row, CRLF line ends, a cell quoted when it holds `"`, `,`, CR
- * or LF, quotes doubled; null is an empty cell; input and output as JSON text).
+ * or LF, quotes doubled; null is an empty cell; input, output and metadata as JSON text).
+ * `tags` is one cell of the tags joined by `;` (`billing;nightly`, empty for none): a tag is
+ * `[A-Za-z0-9_.:/-]` only, so `;` never occurs inside one and splitting on it is exact, and
+ * the cell never needs quoting. `metadata` is the JSON object (`{}` for none); `retryOf` the
+ * id of the execution this one retries, or empty.
  *
  * CSV formula injection: a spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` (and
  * some also tab or CR) as a formula, and a user's own input, output or error message could
@@ -45,6 +49,9 @@ export const csvColumns: [string, (e: ExecutionWithWorkflow) => unknown][] = [
   ["activitiesExecuted", (e) => e.activitiesExecuted],
   ["createdAt", (e) => e.createdAt],
   ["updatedAt", (e) => e.updatedAt],
+  ["tags", (e) => e.tags.join(";")],
+  ["metadata", (e) => json(e.metadata)],
+  ["retryOf", (e) => e.retryOf],
 ];
 
 /** JSON text of a JSON column; SQL NULL (absent) is an empty cell. */

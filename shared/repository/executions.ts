@@ -21,29 +21,36 @@ type Row = Record<string, any>;
 // The workflow's name comes from a scalar subquery, not a join: with a join the planner
 // multiplied in the workflows policy's selectivity, underestimated a user's rows and sorted
 // all of them for every page instead of reading the page off the keyset index.
+// Timestamps are selected as the API's text (UTC, milliseconds, as Date.toISOString writes
+// them: to_char's MS truncates like JavaScript's Date does): decoding them into Dates and
+// encoding them back was a large share of a list page's CPU. The cursor keeps microseconds.
+const isoColumn = (column: string) => `to_char(e.${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${column}`;
+const timestampColumns = ["started_at", "completed_at", "timeout_at", "created_at", "updated_at", "stop_requested_at", "temporal_closed_at"]
+  .map(isoColumn).join(", ");
+
 const executionColumns = (tx: Tx) => tx`
   e.id, e.workflow_id, e.created_by, e.temporal_workflow_id, e.temporal_run_id, e.temporal_link, e.status,
-  e.started_at, e.completed_at, e.duration_ms, e.timeout_at, e.input, e.output,
-  e.error_message, e.activities_executed, e.created_at, e.updated_at,
-  e.stop_requested_at, e.stop_reason, e.temporal_closed_at, e.tags, e.metadata, e.retry_of,
+  e.duration_ms, e.input, e.output, e.error_message, e.activities_executed,
+  e.stop_reason, e.tags, e.metadata, e.retry_of, ${tx.unsafe(timestampColumns)},
   (select w.name from public.workflows w where w.id = e.workflow_id) as workflow_name,
   to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_started_at`;
 
 const selectExecution = (tx: Tx) => tx`select ${executionColumns(tx)} from public.workflow_executions e`;
 
+/** The form executionColumns selects timestamps in (and Date.toISOString writes). */
+const isoText = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
 /**
- * A timestamp as ISO 8601, or null: never throws, whatever the column held. postgres.js gives
- * an Invalid Date for a time JavaScript cannot represent (`infinity`, beyond year 275760);
- * the schema's bounds (20261201000200) keep such values out, this keeps a list answering if
- * one ever gets in.
+ * A timestamp as ISO 8601, or null: never throws, whatever the column held. The selected text
+ * is taken as is; anything else (a Date, another text form) is normalized. to_char gives null
+ * for `infinity`, postgres.js an Invalid Date for a time JavaScript cannot represent; the
+ * schema's bounds (20261201000200) keep such values out, this keeps a list answering if one
+ * ever gets in.
  */
 const iso = (value: unknown): string | null => {
-  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.toISOString() : null;
-  if (typeof value === "string") {
-    const parsed = new Date(value);
-    return Number.isFinite(parsed.getTime()) ? parsed.toISOString() : null;
-  }
-  return null;
+  if (typeof value === "string" && isoText.test(value)) return value;
+  const parsed = value instanceof Date ? value : typeof value === "string" ? new Date(value) : null;
+  return parsed && Number.isFinite(parsed.getTime()) ? parsed.toISOString() : null;
 };
 
 /** A bigint column (duration_ms) as a number, or null; never throws. */

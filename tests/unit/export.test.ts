@@ -28,7 +28,18 @@ describe("CSV cells (RFC 4180 and the formula guard)", () => {
 
   it("has a fixed header row", () => {
     expect(csvHeader()).toBe(csvColumns.map(([name]) => name).join(",") + "\r\n");
-    expect(csvColumns).toHaveLength(21);
+    expect(csvColumns).toHaveLength(24);
+    expect(csvColumns.slice(-3).map(([name]) => name)).toEqual(["tags", "metadata", "retryOf"]);
+  });
+
+  it("writes tags joined by ;, metadata as JSON and retryOf as the id (empty when none)", () => {
+    const cells = (e: Record<string, unknown>) =>
+      Object.fromEntries(csvColumns.filter(([name]) => ["tags", "metadata", "retryOf"].includes(name)).map(([name, read]) => [name, read(e as never)]));
+    const original = randomUUID();
+    expect(cells({ tags: ["billing", "nightly"], metadata: { team: "a,b", n: 1 }, retryOf: original }))
+      .toEqual({ tags: "billing;nightly", metadata: '{"team":"a,b","n":1}', retryOf: original });
+    expect(cells({ tags: [], metadata: {}, retryOf: null })).toEqual({ tags: "", metadata: "{}", retryOf: null });
+    expect(csvCell('{"team":"a,b"}')).toBe('"{""team"":""a,b""}"');
   });
 });
 
