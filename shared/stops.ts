@@ -23,7 +23,8 @@
  *     the others.
  *
  * With no Temporal configured (`temporal: null`) there is nothing to stop: requests are
- * confirmed at once and the rows end as requested (outcome `no_temporal`).
+ * confirmed at once and the rows end as requested (outcome `no_temporal`); the sweeper's phase
+ * does that set-based, one statement per batch of due requests.
  */
 import { type Sql, type Tx, withCaller } from "./db.ts";
 import { serviceCaller } from "./identity.ts";
@@ -122,6 +123,7 @@ export async function processStopRequests(deps: StopDeps, options: StopOptions =
     leftForNextRun: 0,
     temporalReachable: true,
   };
+  if (!deps.temporal) await confirmAllWithoutTemporal(deps, o, options, report);
   const token = crypto.randomUUID();
   for (let batch = 0; batch < o.maxBatches; batch++) {
     if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) break;
@@ -150,6 +152,34 @@ export async function processStopRequests(deps: StopDeps, options: StopOptions =
     }
   }
   return report;
+}
+
+/** Requests confirmed per statement when no Temporal is configured (`batchSize` overrides). */
+const noTemporalBatchSize = 2000;
+
+/**
+ * No Temporal configured: due requests confirmed set-based, one statement per batch
+ * (repository `confirmDueWithoutTemporal`) instead of a transaction per request. A batch whose
+ * statement fails (a row that cannot be written) is left to the per-request loop after this,
+ * which fails only that row and backs it off.
+ */
+async function confirmAllWithoutTemporal(deps: StopDeps, o: Resolved, options: StopOptions, report: StopReport): Promise<void> {
+  const limit = options.batchSize ?? noTemporalBatchSize;
+  for (let batch = 0; batch < o.maxBatches; batch++) {
+    if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) return;
+    let done;
+    try {
+      done = await inServiceTx(deps.sql, (tx) => repo.confirmDueWithoutTemporal(tx, limit));
+    } catch (error) {
+      o.log("stops: confirming a batch of stop requests at once failed; they are handled one by one", error);
+      return;
+    }
+    report.claimed += done.confirmed;
+    report.confirmed.cancelled += done.cancelled;
+    report.confirmed.timed_out += done.timed_out;
+    report.confirmed.deleted += done.deleted;
+    if (done.confirmed < limit) return;
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { Tx } from "../db.ts";
 import { literal } from "../db.ts";
 import type { ExecutionFilter } from "../types.ts";
-import { executionFilterCondition } from "./executions.ts";
+import { executionFilterCondition, filterDriver } from "./executions.ts";
 
 export type BulkActionKind = "cancel" | "retry" | "delete";
 export type BulkActionStatus = "queued" | "running" | "done" | "failed";
@@ -82,12 +82,20 @@ const uuidArray = (ids: string[]) => `{${ids.join(",")}}`;
  */
 export async function countMatches(tx: Tx, filter: ExecutionFilter, ownerId: string, cap: number): Promise<number> {
   const [row] = await tx`
-    select count(*)::int as matched from (
-      select 1 from public.workflow_executions e
-       where e.created_by = ${ownerId}::uuid and ${executionFilterCondition(tx, filter)}
-       limit ${cap}
-    ) m`;
+    select count(*)::int as matched from (${matchedIds(tx, filter, ownerId)} limit ${cap}) m`;
   return row.matched;
+}
+
+/**
+ * The ids of the owner's executions matching `filter` (as `id`). A tag or metadata filter is
+ * driven from its side table's index (`filterDriver`, as the list is): only the rows carrying
+ * the first tag or pair are read, not every row of the owner.
+ */
+function matchedIds(tx: Tx, filter: ExecutionFilter, owner: string) {
+  const driver = filterDriver(tx, filter, owner);
+  if (driver) return tx`select e.id from ${driver.rows}`;
+  return tx`select e.id from public.workflow_executions e
+     where e.created_by = ${owner}::uuid and ${executionFilterCondition(tx, filter)}`;
 }
 
 /**
@@ -120,9 +128,7 @@ export async function snapshotItems(tx: Tx, actionId: string, owner: string, fil
   const [row] = await tx`
     with items as (
       insert into public.execution_bulk_action_items (action_id, execution_id)
-      select ${actionId}::uuid, e.id from public.workflow_executions e
-       where e.created_by = ${owner}::uuid and ${executionFilterCondition(tx, filter)}
-       limit ${cap}
+      select ${actionId}::uuid, m.id from (${matchedIds(tx, filter, owner)} limit ${cap}) m
       returning 1
     )
     select count(*)::int as matched from items`;

@@ -249,3 +249,67 @@ export async function deleteConfirmed(tx: Tx, days: number, limit: number): Prom
     returning id`;
   return rows.length;
 }
+
+/** What `confirmDueWithoutTemporal` confirmed, by how the execution ended (`deleted`: a tombstone, or the row is gone). */
+export interface NoTemporalBatch {
+  confirmed: number;
+  cancelled: number;
+  timed_out: number;
+  deleted: number;
+}
+
+/**
+ * No Temporal configured: claims up to `limit` due, unclaimed requests, confirms them
+ * (outcome `no_temporal`) and ends their still-live rows as requested, in ONE statement (the
+ * per-request path costs a transaction each; a bulk cancel makes tens of thousands). The
+ * guarantees of the per-request path hold: a request someone holds (a claim, or its row lock)
+ * is skipped, not waited for; a request whose execution row a writer holds is left for the
+ * next batch (its row is locked `skip locked` before anything is written), so the statement
+ * never waits and never confirms a request whose row it could not end; each request is
+ * confirmed once (`confirmed_at is null` under the row lock). A row that ended meanwhile keeps
+ * what it says; `temporal_closed_at` is set, so the stop trigger does not take the write for
+ * a new request. Same ending as `confirm` with `requested(..., "no_temporal")` in shared/stops.ts.
+ */
+export async function confirmDueWithoutTemporal(tx: Tx, limit: number): Promise<NoTemporalBatch> {
+  const [row] = await tx`
+    with due as (
+      select s.id, s.execution_id, s.reason from public.execution_stop_requests s
+       where s.confirmed_at is null and s.next_attempt_at <= now()
+         and (s.claimed_until is null or s.claimed_until < now())
+       order by s.next_attempt_at
+       limit ${limit}
+       for update skip locked
+    ), held as (
+      select e.id, public.execution_status_is_live(e.status) as live from public.workflow_executions e
+       where e.id in (select execution_id from due)
+       for update skip locked
+    ), ready as (
+      select d.id, d.execution_id, d.reason, h.live from due d left join held h on h.id = d.execution_id
+       where h.id is not null
+          or not exists (select from public.workflow_executions e where e.id = d.execution_id)
+    ), confirmed as (
+      update public.execution_stop_requests s
+         set confirmed_at = now(), outcome = 'no_temporal', last_error = null, claimed_by = null, claimed_until = null
+        from ready r
+       where s.id = r.id
+      returning s.id
+    ), ended as (
+      update public.workflow_executions e
+         set status = case when r.reason = 'timeout' then 'timed_out' else 'cancelled' end,
+             error_message = case when r.reason = 'timeout'
+               then coalesce(e.error_message, 'timed out: the deadline passed and the run was stopped in Temporal')
+               else e.error_message end,
+             temporal_closed_at = now(),
+             completed_at = greatest(e.started_at, now())
+        from ready r
+       where e.id = r.execution_id and r.live
+      returning e.id
+    )
+    select (select count(*) from confirmed)::int as confirmed,
+           (select count(*) from ended)::int as ended,
+           count(*) filter (where r.reason = 'delete' or r.live is null)::int as deleted,
+           count(*) filter (where r.reason = 'timeout' and r.live is not null)::int as timed_out,
+           count(*) filter (where r.reason = 'cancel' and r.live is not null)::int as cancelled
+      from ready r`;
+  return { confirmed: row.confirmed, cancelled: row.cancelled, timed_out: row.timed_out, deleted: row.deleted };
+}
