@@ -27,17 +27,26 @@ beforeAll(async () => {
   const bobWorkflow = await createWorkflow(e2e.sql, bob);
   aliceToken = await userToken(alice);
   aliceClient = clientFor(e2e, aliceToken);
-  // Alice: ROWS rows, ties on started_at in pairs, every status; error messages and inputs that
-  // need quoting or the formula guard. Bob: rows in the same period, which must never show.
-  await e2e.sql`
-    insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at, input, error_message)
+  // Alice: ROWS rows, ties on started_at in pairs, every status; error messages, inputs and
+  // metadata that need quoting or the formula guard; tags on most; every 100th (from the 51st)
+  // a retry of the row before it, inserted after the others. Bob: rows in the same period,
+  // which must never show.
+  const aliceRows = (which: ReturnType<typeof e2e.sql>, retryOf: ReturnType<typeof e2e.sql>) => e2e.sql`
+    insert into public.workflow_executions
+      (workflow_id, created_by, temporal_workflow_id, status, started_at, input, error_message, tags, metadata, retry_of)
     select (${workflows}::uuid[])[1 + i % 2], ${alice}::uuid,
            case when i % 6 = 0 then null else 'export-' || i end,
            (array['pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out'])[1 + i % 6],
            timestamptz '2007-07-07 00:00:00+00' + (i / 2) * interval '1 second 1 microsecond',
            case when i % 5 = 0 then null else jsonb_build_object('n', i, 'text', 'a, "b"' || chr(10) || 'c') end,
-           case when i % 6 = 3 then (array['=HYPERLINK("http://x")', '+1', '-2', '@SUM(A1)', 'plain, "quoted"'])[1 + i % 5] end
-      from generate_series(1, ${ROWS}) i`;
+           case when i % 6 = 3 then (array['=HYPERLINK("http://x")', '+1', '-2', '@SUM(A1)', 'plain, "quoted"'])[1 + i % 5] end,
+           case when i % 5 = 1 then '{}'::text[] else array['all', 'n' || (i % 7)] end,
+           case when i % 5 = 2 then '{}'::jsonb else jsonb_build_object('team', 'a,"b"', 'n', i % 7, 'ok', i % 2 = 0) end,
+           ${retryOf}
+      from generate_series(1, ${ROWS}) i where ${which}`;
+  await aliceRows(e2e.sql`i % 100 <> 51`, e2e.sql`null::uuid`);
+  await aliceRows(e2e.sql`i % 100 = 51`, e2e.sql`(select o.id from public.workflow_executions o
+     where o.created_by = ${alice}::uuid and o.temporal_workflow_id = 'export-' || (i - 1))`);
   await e2e.sql`
     insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at)
     select ${bobWorkflow}, ${bob}::uuid, 'export-bob-' || i, 'failed', timestamptz '2007-07-07 00:00:00+00' + i * interval '1 second'
@@ -126,13 +135,27 @@ describe("GET /executions-list/export", () => {
     expect(header).toEqual([
       "id", "workflowId", "workflowName", "createdBy", "status", "startedAt", "completedAt", "durationMs", "timeoutAt",
       "temporalWorkflowId", "temporalRunId", "temporalLink", "stopRequestedAt", "stopReason", "temporalClosedAt",
-      "input", "output", "errorMessage", "activitiesExecuted", "createdAt", "updatedAt",
+      "input", "output", "errorMessage", "activitiesExecuted", "createdAt", "updatedAt", "tags", "metadata", "retryOf",
     ]);
+    expect(records.every((r) => r.length === 24)).toBe(true);
     const fields = header.map((name) => (name === "workflowName" ? ["workflow", "name"] : [name]));
+    const jsonFields = new Set(["input", "output", "metadata"]);
     const want = expected.map((e) =>
-      fields.map((path) => expectedCell(path.reduce((v: any, k) => v?.[k], e), path[0] === "input" || path[0] === "output"))
+      fields.map((path) => {
+        const value = path.reduce((v: any, k) => v?.[k], e);
+        return path[0] === "tags" ? (value as string[]).join(";") : expectedCell(value, jsonFields.has(path[0]));
+      })
     );
     expect(records).toEqual(want);
+    // The new columns carry something in this range: tags, metadata and retries.
+    const column = (name: string) => records.map((r) => r[header.indexOf(name)]);
+    expect(column("tags")).toContain("");
+    expect(new Set(column("tags").filter((t) => /^all;n\d$/.test(t))).size).toBeGreaterThan(1);
+    expect(column("metadata").some((m) => JSON.parse(m).team === 'a,"b"')).toBe(true);
+    expect(column("metadata")).toContain("{}");
+    const retries = expected.filter((e) => e.retryOf !== null);
+    expect(retries.length).toBeGreaterThan(0);
+    expect(column("retryOf").filter((id) => id !== "")).toEqual(retries.map((e) => e.retryOf));
     // The guard and the quoting, as a spreadsheet meets them.
     const messages = new Set(records.map((r) => r[header.indexOf("errorMessage")]));
     expect(messages).toEqual(new Set(["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", 'plain, "quoted"']));
