@@ -3,10 +3,30 @@
  * its history table lists every migration file, and the tables, RLS, policies, views,
  * functions and triggers of the product are there.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, databaseUrl, REPO_ROOT, type Sql } from "../support/postgres.ts";
+
+/**
+ * `schema.table.trigger` of every trigger the migrations leave behind, read from the files in
+ * order: each `create [or replace] [constraint] trigger <name> ... on <table>` adds one, each
+ * `drop trigger [if exists] <name> on <table>` removes it (comments ignored).
+ */
+function triggersOfMigrations(): string[] {
+  const directory = join(REPO_ROOT, "supabase", "migrations");
+  const triggers = new Set<string>();
+  const statement = /\b(create\s+(?:or\s+replace\s+)?(?:constraint\s+)?trigger|drop\s+trigger(?:\s+if\s+exists)?)\s+(\w+)\s[\s\S]*?\bon\s+([\w.]+)/gi;
+  for (const file of readdirSync(directory).filter((f) => f.endsWith(".sql")).sort()) {
+    const text = readFileSync(join(directory, file), "utf8").replace(/--.*$/gm, "");
+    for (const [, verb, name, table] of text.matchAll(statement)) {
+      const key = `${table.includes(".") ? table : `public.${table}`}.${name}`.toLowerCase();
+      if (/^create/i.test(verb)) triggers.add(key);
+      else triggers.delete(key);
+    }
+  }
+  return [...triggers].sort();
+}
 
 let sql: Sql;
 beforeAll(() => {
@@ -70,26 +90,40 @@ describe("migrations applied by the Supabase CLI", () => {
     for (const view of views) expect(view.reloptions).toContain("security_invoker=true");
 
     const functions = await sql`
-      select p.proname, p.prosecdef from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      select p.proname, p.prosecdef,
+             has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute') as callable_by_api_users
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
        where n.nspname = 'public' order by 1`;
     expect(functions.map((f) => f.proname)).toEqual(expect.arrayContaining([
       "execution_duration_bin", "execution_duration_bin_value", "execution_stats_summary",
       "execution_status_is_terminal", "execution_transition_allowed",
     ]));
-    // Nothing in public runs with its owner's rights.
-    for (const f of functions) expect(f.prosecdef, f.proname).toBe(false);
+    // Nothing in public that anon or a user can call runs with its owner's rights (the bulk
+    // processor's kick, 20261202000400, does: for the service role alone).
+    for (const f of functions) if (f.prosecdef) expect(f.callable_by_api_users, f.proname).toBe(false);
   });
 
-  it("installs the lifecycle, rollup and webhook triggers", async () => {
+  it("installs exactly the triggers the migration files create (and do not drop again)", async () => {
     const rows = await sql`
-      select tgname from pg_trigger where tgrelid = 'public.workflow_executions'::regclass and not tgisinternal order by 1`;
-    expect(rows.map((r) => r.tgname)).toEqual([
-      "clamp_dispatch_lease", "convert_stop_into_request",
-      "enforce_execution_lifecycle", "execution_deleted_live_webhook", "execution_deleted_stop_request",
-      "execution_inserted_pending_webhook", "execution_stop_requested_webhook",
-      "execution_temporal_link", "fold_deleted_executions", "fold_inserted_executions",
-      "fold_updated_executions", "truncate_execution_rollups",
-    ]);
+      select n.nspname || '.' || c.relname || '.' || t.tgname as name
+        from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+       where not t.tgisinternal and n.nspname in ('public', 'private') order by 1`;
+    const expected = triggersOfMigrations();
+    expect(rows.map((r) => r.name)).toEqual(expected);
+    // What the product relies on, named, so a parser slip above cannot hide a missing one.
+    expect(expected).toEqual(expect.arrayContaining([
+      "enforce_execution_lifecycle", "execution_temporal_link", "convert_stop_into_request", "clamp_dispatch_lease",
+      "execution_inserted_pending_webhook", "execution_stop_requested_webhook", "execution_deleted_live_webhook",
+      "execution_deleted_stop_request", "truncate_execution_rollups",
+      "execution_tags_inserted", "execution_tags_changed", "execution_tags_deleted",
+      "execution_metadata_inserted", "execution_metadata_changed", "execution_metadata_deleted",
+      "execution_retry_of_same_owner",
+      "append_inserted_stat_deltas", "append_updated_stat_deltas", "append_deleted_stat_deltas",
+      "execution_inserted_alert", "execution_status_alert",
+    ].map((name) => `public.workflow_executions.${name}`)));
+    expect(expected).toContain("public.alert_endpoints.alert_endpoints_set_updated_at");
+    // The stat deltas (20261202000200) replaced the folding triggers.
+    expect(expected.filter((name) => /\.fold_\w+_executions$/.test(name))).toEqual([]);
   });
 
   it("gives anon nothing and the API roles no way into schema private", async () => {
