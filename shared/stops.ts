@@ -123,9 +123,10 @@ export async function processStopRequests(deps: StopDeps, options: StopOptions =
     leftForNextRun: 0,
     temporalReachable: true,
   };
-  if (!deps.temporal) await confirmAllWithoutTemporal(deps, o, options, report);
+  // With no Temporal, the per-request loop below only takes what a failed set-based batch left.
+  const perRequest = deps.temporal !== null || !(await confirmAllWithoutTemporal(deps, o, options, report));
   const token = crypto.randomUUID();
-  for (let batch = 0; batch < o.maxBatches; batch++) {
+  for (let batch = 0; perRequest && batch < o.maxBatches; batch++) {
     if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) break;
     // The lease covers the whole batch: every request of it may take two Temporal calls.
     const leaseSeconds = repo.stopClaimSeconds * Math.ceil(o.batchSize / o.concurrency);
@@ -159,27 +160,29 @@ const noTemporalBatchSize = 2000;
 
 /**
  * No Temporal configured: due requests confirmed set-based, one statement per batch
- * (repository `confirmDueWithoutTemporal`) instead of a transaction per request. A batch whose
- * statement fails (a row that cannot be written) is left to the per-request loop after this,
- * which fails only that row and backs it off.
+ * (repository `confirmDueWithoutTemporal`) instead of a transaction per request. False when a
+ * batch's statement failed (a row that cannot be written): the per-request loop then takes
+ * what is left, which fails only that row and backs it off.
  */
-async function confirmAllWithoutTemporal(deps: StopDeps, o: Resolved, options: StopOptions, report: StopReport): Promise<void> {
+async function confirmAllWithoutTemporal(deps: StopDeps, o: Resolved, options: StopOptions, report: StopReport): Promise<boolean> {
   const limit = options.batchSize ?? noTemporalBatchSize;
   for (let batch = 0; batch < o.maxBatches; batch++) {
-    if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) return;
+    if (options.stopClaimingAt !== undefined && Date.now() >= options.stopClaimingAt) return true;
     let done;
     try {
       done = await inServiceTx(deps.sql, (tx) => repo.confirmDueWithoutTemporal(tx, limit));
     } catch (error) {
       o.log("stops: confirming a batch of stop requests at once failed; they are handled one by one", error);
-      return;
+      return false;
     }
-    report.claimed += done.confirmed;
+    report.claimed += done.due;
+    report.waiting += done.later;
     report.confirmed.cancelled += done.cancelled;
     report.confirmed.timed_out += done.timed_out;
     report.confirmed.deleted += done.deleted;
-    if (done.confirmed < limit) return;
+    if (done.due < limit) return true;
   }
+  return true;
 }
 
 /**

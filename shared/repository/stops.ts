@@ -252,6 +252,10 @@ export async function deleteConfirmed(tx: Tx, days: number, limit: number): Prom
 
 /** What `confirmDueWithoutTemporal` confirmed, by how the execution ended (`deleted`: a tombstone, or the row is gone). */
 export interface NoTemporalBatch {
+  /** Requests taken (due, unclaimed, not locked). */
+  due: number;
+  /** Of those, left for a second later: a writer holds their row. */
+  later: number;
   confirmed: number;
   cancelled: number;
   timed_out: number;
@@ -263,8 +267,8 @@ export interface NoTemporalBatch {
  * (outcome `no_temporal`) and ends their still-live rows as requested, in ONE statement (the
  * per-request path costs a transaction each; a bulk cancel makes tens of thousands). The
  * guarantees of the per-request path hold: a request someone holds (a claim, or its row lock)
- * is skipped, not waited for; a request whose execution row a writer holds is left for the
- * next batch (its row is locked `skip locked` before anything is written), so the statement
+ * is skipped, not waited for; a request whose execution row a writer holds is checked again a
+ * second later (its row is locked `skip locked` before anything is written), so the statement
  * never waits and never confirms a request whose row it could not end; each request is
  * confirmed once (`confirmed_at is null` under the row lock). A row that ended meanwhile keeps
  * what it says; `temporal_closed_at` is set, so the stop trigger does not take the write for
@@ -293,6 +297,12 @@ export async function confirmDueWithoutTemporal(tx: Tx, limit: number): Promise<
         from ready r
        where s.id = r.id
       returning s.id
+    ), later as (
+      -- Its row is held by a writer: checked again in a second (not taken again by this call's next batch).
+      update public.execution_stop_requests s set next_attempt_at = now() + interval '1 second'
+        from due d
+       where s.id = d.id and d.id not in (select id from ready)
+      returning s.id
     ), ended as (
       update public.workflow_executions e
          set status = case when r.reason = 'timeout' then 'timed_out' else 'cancelled' end,
@@ -305,11 +315,13 @@ export async function confirmDueWithoutTemporal(tx: Tx, limit: number): Promise<
        where e.id = r.execution_id and r.live
       returning e.id
     )
-    select (select count(*) from confirmed)::int as confirmed,
+    select (select count(*) from due)::int as due,
+           (select count(*) from later)::int as later,
+           (select count(*) from confirmed)::int as confirmed,
            (select count(*) from ended)::int as ended,
            count(*) filter (where r.reason = 'delete' or r.live is null)::int as deleted,
            count(*) filter (where r.reason = 'timeout' and r.live is not null)::int as timed_out,
            count(*) filter (where r.reason = 'cancel' and r.live is not null)::int as cancelled
       from ready r`;
-  return { confirmed: row.confirmed, cancelled: row.cancelled, timed_out: row.timed_out, deleted: row.deleted };
+  return { due: row.due, later: row.later, confirmed: row.confirmed, cancelled: row.cancelled, timed_out: row.timed_out, deleted: row.deleted };
 }

@@ -95,6 +95,41 @@ describe("dry run and bound", () => {
     expect(countBy(await statusesOf(await sql`select id from public.workflow_executions where created_by = ${owner}`.then((r) => r.map((x) => x.id))))).toEqual({ running: 13, completed: 3 });
   });
 
+  it("a tags or metadata filter counts and snapshots through the side table: exactly the rows the filter names on the row itself", async () => {
+    const owner = await createUser(sql);
+    const stranger = await createUser(sql);
+    const workflowId = await createWorkflow(sql, owner);
+    const ids = await seed(owner, workflowId, 12);
+    const theirs = await seed(stranger, await createWorkflow(sql, stranger), 3);
+    await sql`update public.workflow_executions set tags = '{a}' where id = any(${ids.slice(0, 6)}::uuid[]) or id = any(${theirs}::uuid[])`;
+    await sql`update public.workflow_executions set tags = '{a,b}' where id = any(${ids.slice(6, 9)}::uuid[])`;
+    await sql`update public.workflow_executions set metadata = '{"env":"prod"}' where id = any(${ids.slice(4, 8)}::uuid[])`;
+    await sql`update public.workflow_executions set status = 'completed', completed_at = now() where id = ${ids[0]}`;
+    const filters = [
+      { tags: ["a"] },
+      { tags: ["a", "b"] },
+      { tags: ["b"], status: ["running" as const] },
+      { metadata: { env: "prod" } },
+      { tags: ["a"], metadata: { env: "prod" }, status: ["running" as const] },
+      { tags: ["a"], startedAfter: "2026-11-01T00:00:03Z" },
+    ];
+    for (const filter of filters) {
+      const [real] = await sql`
+        select count(*)::int as n from public.workflow_executions e
+         where e.created_by = ${owner} and e.tags @> ${filter.tags ?? []}::text[]
+           and e.metadata @> ${sql.json((filter.metadata ?? {}) as never)}::jsonb
+           and (${filter.status?.[0] ?? null}::text is null or e.status = ${filter.status?.[0] ?? null}::text)
+           and (${filter.startedAfter ?? null}::timestamptz is null or e.started_at >= ${filter.startedAfter ?? null}::timestamptz)`;
+      const result = await bulkFor(owner).submit(request("cancel", filter, { dryRun: true }));
+      expect({ filter, matched: result.kind === "dryRun" ? result.answer.matched : -1 }).toEqual({ filter, matched: real.n });
+    }
+    const action = await accepted(await bulkFor(owner).submit(request("cancel", { tags: ["a"], status: ["running"] })));
+    const items = await sql`select execution_id from public.execution_bulk_action_items where action_id = ${action.id} order by execution_id`;
+    expect(items.map((i) => i.execution_id)).toEqual(ids.slice(1, 9).sort());
+    expect(action.matched).toBe(8);
+    expect(await process({ actionId: action.id })).toMatchObject({ done: 8 }); // no items left behind for the next test's count
+  });
+
   it("more matches than the bound: 400 too_many_matches naming the count and the bound, nothing written; the dry run says so first", async () => {
     const owner = await createUser(sql);
     const workflowId = await createWorkflow(sql, owner);
@@ -218,6 +253,60 @@ describe("cancel", () => {
     expect(countBy(await statusesOf([created!]))).toEqual({ running: 1 });
   });
 });
+
+describe("the stop phase without Temporal: set-based", () => {
+  it("confirms every due request once, in batches; a deadline ends timed_out, a tombstone is confirmed; a row a writer holds is checked again later", async () => {
+    await processStopRequests({ sql, temporal: null, log: quiet }); // what earlier tests left: the counts below are this test's
+    const owner = await createUser(sql);
+    const workflowId = await createWorkflow(sql, owner);
+    const cancelled = await seed(owner, workflowId, 7, { acted: true });
+    const [deadline, deleted, held] = await seed(owner, workflowId, 3, { acted: true });
+    await asTracker((tx) => tx`update public.workflow_executions set status = 'cancelled' where id = any(${[...cancelled, held]}::uuid[])`);
+    await asTracker((tx) => tx`update public.workflow_executions set status = 'timed_out' where id = ${deadline}`);
+    await asTracker((tx) => tx`delete from public.workflow_executions where id = ${deleted}`);
+    const all = [...cancelled, deadline, deleted, held];
+    expect((await sql`select count(*)::int as n from public.execution_stop_requests where execution_id = any(${all}::uuid[]) and confirmed_at is null`)[0].n).toBe(10);
+
+    let release!: () => void;
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const writer = sql.begin(async (tx) => {
+      await tx`select id from public.workflow_executions where id = ${held} for update`;
+      locked();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await isLocked;
+    let first;
+    try {
+      first = await processStopRequests({ sql, temporal: null, log: quiet }, { batchSize: 3 });
+    } finally {
+      release();
+      await writer;
+    }
+    expect(first).toMatchObject({ claimed: 10, waiting: 1, failed: 0, confirmed: { cancelled: 7, timed_out: 1, deleted: 1 } });
+    expect(await statusesOf([...cancelled, deadline, held])).toEqual({
+      ...Object.fromEntries(cancelled.map((id) => [id, "cancelled"])), [deadline]: "timed_out", [held]: "running+stop",
+    });
+    const [ended] = await sql`select error_message, temporal_closed_at is not null as closed from public.workflow_executions where id = ${deadline}`;
+    expect(ended).toMatchObject({ closed: true, error_message: expect.stringContaining("timed out") });
+
+    // Again at once: nothing is confirmed twice; the held row's request waits for its second.
+    expect(await processStopRequests({ sql, temporal: null, log: quiet })).toMatchObject({ claimed: 0 });
+    await sql`update public.execution_stop_requests set next_attempt_at = now() where execution_id = ${held} and confirmed_at is null`;
+    expect(await processStopRequests({ sql, temporal: null, log: quiet })).toMatchObject({ claimed: 1, confirmed: { cancelled: 1 } });
+    expect(await statusesOf([held])).toEqual({ [held]: "cancelled" });
+    const requests = await sql`select outcome, confirmed_at from public.execution_stop_requests where execution_id = any(${all}::uuid[])`;
+    expect(requests).toHaveLength(10);
+    expect(requests.every((r) => r.outcome === "no_temporal" && r.confirmed_at !== null)).toBe(true);
+  });
+});
+
+/** A write as the tracker's own (the sweeper's deadline phase, a bulk batch): its stop requests unclaimed, no webhook. */
+const asTracker = (work: (tx: Sql) => Promise<unknown>) =>
+  sql.begin(async (tx) => {
+    await tx`select set_config('execution_tracker.stop_claim', 'tracker', true)`;
+    await work(tx as unknown as Sql);
+  });
 
 describe("delete and retry", () => {
   it("deletes by filter; live acted-on rows leave their tombstone (terminate) for the stop phase", async () => {
