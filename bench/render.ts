@@ -333,6 +333,14 @@ function renderSize(r: SizeResult): string {
     out.push("");
     out.push(table(mHead, [mRow(r.bulk.writersBefore), mRow(bulk.writers), mRow(naive.writers)]));
     out.push("");
+    if (r.bulk.counts?.length) {
+      out.push("The count a bulk request makes (and its dry run answers) for a tag or metadata filter over the heaviest user's rows, median of 5, as the owner:");
+      out.push("");
+      out.push(table(["filter", "matched", "from the side table's index", "naive: every row of the owner"],
+        r.bulk.counts.map((c: { filter: string; matched: number; sideTableMs: number; everyRowMs: number }) =>
+          [`\`${c.filter}\``, Number(c.matched).toLocaleString("en"), `${fmt(c.sideTableMs)} ms`, `${fmt(c.everyRowMs)} ms`])));
+      out.push("");
+    }
   }
   if (r.retention) {
     const { batched, naive } = r.retention;

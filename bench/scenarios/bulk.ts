@@ -14,8 +14,17 @@
  * each on its own rows (a workflow of its own of the heaviest user), while 4 writers create
  * executions over HTTP for other users the whole time. Reports the time until all rows are
  * terminal, and the writers' latency (max and p50) before and during each.
+ *
+ * Before that, the count a bulk request (and its dry run) makes for a tag and a metadata
+ * filter over the heaviest user's rows: `countMatches` (driven from the side table's index)
+ * side by side with the same count checking every row of the owner (the naive way), the
+ * median of 5 each, as the owner.
  */
-import { processBulkActions } from "../../shared/bulk/processor.ts";
+import { ownerCaller, processBulkActions } from "../../shared/bulk/processor.ts";
+import { withCaller } from "../../shared/db.ts";
+import { countMatches } from "../../shared/repository/bulk.ts";
+import { executionFilterCondition } from "../../shared/repository/executions.ts";
+import type { ExecutionFilter } from "../../shared/types.ts";
 import { processStopRequests } from "../../shared/stops.ts";
 import type { BenchContext } from "../lib/context.ts";
 import { log, type Measurement, summarize, timed } from "../lib/measure.ts";
@@ -37,6 +46,8 @@ export interface BulkResult {
   naive: { updateMs: number; allTerminalMs: number; writers: Measurement };
   writersBefore: Measurement;
   writers: number;
+  /** The bulk count of a tag / metadata filter over the heaviest user's rows (median ms of 5). */
+  counts: { filter: string; matched: number; sideTableMs: number; everyRowMs: number }[];
 }
 
 const WRITERS = 4;
@@ -45,6 +56,7 @@ const quiet = (message: string, error?: unknown) => log(`${message} ${error ?? "
 export async function runBulk(ctx: BenchContext, opts: { quick?: boolean }): Promise<BulkResult> {
   const matched = opts.quick ? 5_000 : Math.min(100_000, Math.floor(ctx.rows / 10));
   const owner = ctx.heavyUser.id;
+  const counts = await measureCounts(ctx, owner);
   const [bulkWorkflow, naiveWorkflow] = await Promise.all(["bench-bulk", "bench-bulk-naive"].map(async (name) => {
     const [row] = await ctx.db.admin`
       insert into public.workflows (name, created_by) values (${`${name}-${Date.now().toString(36)}`}, ${owner}) returning id`;
@@ -153,5 +165,40 @@ export async function runBulk(ctx: BenchContext, opts: { quick?: boolean }): Pro
     naive: { updateMs: Math.round(updateMs), allTerminalMs: Math.round(naiveTerminalMs), writers: naiveWriters },
     writersBefore,
     writers: WRITERS,
+    counts,
   };
+}
+
+const countFilters: { name: string; filter: ExecutionFilter }[] = [
+  { name: "tag=priority:high", filter: { tags: ["priority:high"] } },
+  { name: "metadata.plan=enterprise + status=running", filter: { metadata: { plan: "enterprise" }, status: ["running"] } },
+];
+
+/** countMatches (side table) vs the count over every row of the owner, up to the bulk bound, as the owner. */
+async function measureCounts(ctx: BenchContext, owner: string): Promise<BulkResult["counts"]> {
+  const cap = 100_001;
+  const asOwner = <T>(work: Parameters<typeof withCaller<T>>[2]) => withCaller(ctx.sql, ownerCaller(owner), work);
+  const median = async (work: () => Promise<number>) => {
+    const times: number[] = [];
+    let value = 0;
+    for (let i = 0; i < 5; i++) {
+      const [result, ms] = await timed(work);
+      value = result;
+      times.push(ms);
+    }
+    return { value, ms: Math.round(times.sort((a, b) => a - b)[2] * 10) / 10 };
+  };
+  const results: BulkResult["counts"] = [];
+  for (const { name, filter } of countFilters) {
+    const side = await median(() => asOwner((tx) => countMatches(tx, filter, owner, cap)));
+    const everyRow = await median(() => asOwner(async (tx) => (await tx`
+      select count(*)::int as n from (
+        select 1 from public.workflow_executions e
+         where e.created_by = ${owner}::uuid and ${executionFilterCondition(tx, filter)}
+         limit ${cap}) m`)[0].n as number));
+    if (side.value !== everyRow.value) throw new Error(`bulk count of ${name}: side table ${side.value}, every row ${everyRow.value}`);
+    log(`bulk count ${name}: ${side.value} matched; side table ${side.ms} ms, every row of the owner ${everyRow.ms} ms`);
+    results.push({ filter: name, matched: side.value, sideTableMs: side.ms, everyRowMs: everyRow.ms });
+  }
+  return results;
 }
