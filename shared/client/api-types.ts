@@ -205,6 +205,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/executions-retry/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry an execution: a new run of the same workflow, with the same or an edited input
+         * @description A new execution of the original's workflow and owner (the service role retries for the original's owner), with its tags, metadata and timeout length, `retryOf` = the original, the original's `input` unless the body gives one; dispatched like a create without `temporalWorkflowId`: 201 running, or 202 pending with a `message` when Temporal is unreachable (dispatched later by the sweeper). Any status may be retried, also a run started elsewhere, but only if the workflow has a registered Temporal type and task queue (else 409 `not_retryable`). `requestId` (or the `Idempotency-Key` header) makes it idempotent: the same one again for the same execution answers 200 with the retry it made, never a second run. The original lists its retries with `GET /executions-list?retryOf=<id>`.
+         */
+        post: operations["retryExecution"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions-retry/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This function's part of the OpenAPI document */
+        get: operations["executionsRetryOpenApi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/workflows": {
         parameters: {
             query?: never;
@@ -355,6 +392,215 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/executions-bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's most recent bulk actions, newest first */
+        get: operations["listBulkActions"];
+        put?: never;
+        /**
+         * Cancel, retry or delete every execution of a list filter (or count them: dryRun)
+         * @description `dryRun: true`: 200 `{matched}` (exact up to 100,000), nothing changes. Otherwise the matched rows (at most 100,000: else 400 `too_many_matches`, nothing written) are fixed now and processed in batches of 500, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. A cancel requests the stop of each live run (sent to Temporal once by the sweeper's stop phase; `reported` runs end at once), a delete deletes (a live run is terminated), a retry starts a new run of each (idempotent per action and row). The same `requestId` again: 200 with the same action (409 when its action or filter differ).
+         */
+        post: operations["createBulkAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions-bulk/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One bulk action and its progress (404 when not the caller's) */
+        get: operations["getBulkAction"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions-bulk/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Work on unfinished bulk actions for a time budget (internal: pg_net and pg_cron) */
+        post: operations["processBulkActions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/executions-bulk/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This function's part of the OpenAPI document */
+        get: operations["executionsBulkOpenApi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's alert endpoints (never their secrets) */
+        get: operations["listAlertEndpoints"];
+        put?: never;
+        /**
+         * Register a failure-alert endpoint (the answer shows its secret, once)
+         * @description When an execution of the owner enters one of `statuses` (optionally only of `workflowId`), a signed JSON POST is sent to `url`, retried with backoff, dead after 8 attempts. Each delivery is a POST of `{id, event, createdAt, execution}` with `x-execution-tracker-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, `x-execution-tracker-delivery: <delivery id>` (dedupe on it: sending is at-least-once) and `x-execution-tracker-event: <status>`. Verify with `verifyAlertSignature(secret, header, rawBody, toleranceSeconds)` (shared/alerts/signing.ts). At most 20 endpoints per user (409 beyond).
+         */
+        post: operations["createAlertEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts/endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One alert endpoint (404 when not the caller's) */
+        get: operations["getAlertEndpoint"];
+        put?: never;
+        post?: never;
+        /** Delete an endpoint and its delivery log */
+        delete: operations["deleteAlertEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an endpoint's url, description, workflow filter, statuses or enabled
+         * @description A disabled endpoint gets no new deliveries; its pending ones wait and are sent once it is enabled again.
+         */
+        patch: operations["updateAlertEndpoint"];
+        trace?: never;
+    };
+    "/alerts/endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the endpoint's secret (the answer shows the new one, once)
+         * @description Deliveries are signed with the new secret from now on, retries of earlier ones included.
+         */
+        post: operations["rotateAlertEndpointSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The delivery log, newest first, keyset-paginated
+         * @description Every delivery of the caller's endpoints (or one endpoint's): pending (with attempts, the last error and when it is tried next), delivered or dead.
+         */
+        get: operations["listAlertDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This function's part of the OpenAPI document */
+        get: operations["alertsOpenApi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts-deliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One run of the alert deliverer (internal: pg_cron every minute)
+         * @description Sends due deliveries concurrently (a timeout each), records the outcomes, keeps polling until its budget ends unless `keepPolling` is false. An empty body uses the defaults.
+         */
+        post: operations["deliverAlerts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/alerts-deliver/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This function's part of the OpenAPI document */
+        get: operations["alertsDeliverOpenApi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -370,6 +616,12 @@ export interface components {
             timeoutSeconds?: number;
             /** Format: uuid */
             userId?: string;
+            /** @description At most 10 distinct tags of 1-64 characters ([A-Za-z0-9_.:/-]); stored sorted, without duplicates. */
+            tags?: string[];
+            /** @description A flat object: at most 16 keys of 1-64 characters ([A-Za-z0-9_-]), each a string (at most 256 characters), a number or a boolean; at most 4096 bytes as JSON text. */
+            metadata?: {
+                [key: string]: string | number | boolean;
+            };
         };
         /** @description Exactly one of `id` and `temporalWorkflowId` names the execution. */
         UpdateExecutionRequest: {
@@ -385,7 +637,19 @@ export interface components {
             activitiesExecuted?: number;
             /** @description 1 to 1000 bytes (UTF-8), no `/`, not `.` or `..`, no control characters. */
             temporalRunId?: string;
+            /** @description At most 10 distinct tags of 1-64 characters ([A-Za-z0-9_.:/-]); stored sorted, without duplicates. */
+            tags?: string[];
+            /** @description A flat object: at most 16 keys of 1-64 characters ([A-Za-z0-9_-]), each a string (at most 256 characters), a number or a boolean; at most 4096 bytes as JSON text. */
+            metadata?: {
+                [key: string]: string | number | boolean;
+            };
         } & (unknown | unknown);
+        /** @description Omitted `input`: the original's input (null: a null input). */
+        RetryExecutionRequest: {
+            input?: unknown;
+            /** @description Makes the retry idempotent: the same requestId for the same execution answers the same retry (200) instead of starting another run. Also accepted as the Idempotency-Key header. */
+            requestId?: string;
+        };
         /** @description `temporalWorkflowType` and `taskQueue` are set together (a registered pair) or both null/absent. */
         CreateWorkflowRequest: {
             name: string;
@@ -471,6 +735,14 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description A set of labels, sorted, without duplicates (filter: `tag=a,b`). */
+            tags: string[];
+            /** @description A flat object of business fields (filter: `metadata.<key>=<value>`, equality with the value's text). */
+            metadata: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description The execution this one retries (POST /executions-retry/:id); null for an original, or once the original is deleted. */
+            retryOf: string | null;
             workflow: {
                 /** Format: uuid */
                 id: string;
@@ -511,6 +783,14 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description A set of labels, sorted, without duplicates (filter: `tag=a,b`). */
+            tags: string[];
+            /** @description A flat object of business fields (filter: `metadata.<key>=<value>`, equality with the value's text). */
+            metadata: {
+                [key: string]: string | number | boolean;
+            };
+            /** @description The execution this one retries (POST /executions-retry/:id); null for an original, or once the original is deleted. */
+            retryOf: string | null;
             workflow: {
                 /** Format: uuid */
                 id: string;
@@ -539,6 +819,15 @@ export interface components {
             avgDurationMs: number | null;
             p50DurationMs: number | null;
             p95DurationMs: number | null;
+            /** @description Which numbers include runs deleted by retention. Runs in the partial edge hours of a range are read from the rows, so pruned ones there are not counted. */
+            history: {
+                /** @description Whether the numbers count runs that retention has deleted (they keep counting after the rows are gone). */
+                includesPruned: boolean;
+                /** @description How many of the counted runs were deleted by retention. */
+                prunedExecutions: number;
+                /** @description Every pruned run counted started before this instant (the end of its UTC hour, or of its UTC day where the answer read daily rollups); null when none is counted. */
+                prunedBefore: string | null;
+            };
         };
         ExecutionStatsSeries: {
             /** @enum {string} */
@@ -564,6 +853,15 @@ export interface components {
                  */
                 start: string;
             }[];
+            /** @description Which numbers include runs deleted by retention. Runs in the partial edge hours of a range are read from the rows, so pruned ones there are not counted. */
+            history: {
+                /** @description Whether the numbers count runs that retention has deleted (they keep counting after the rows are gone). */
+                includesPruned: boolean;
+                /** @description How many of the counted runs were deleted by retention. */
+                prunedExecutions: number;
+                /** @description Every pruned run counted started before this instant (the end of its UTC hour, or of its UTC day where the answer read daily rollups); null when none is counted. */
+                prunedBefore: string | null;
+            };
         };
         Workflow: {
             /** Format: uuid */
@@ -610,6 +908,15 @@ export interface components {
             elapsedMs: number;
             budgetMs: number;
             temporalReachable: boolean;
+            stats: {
+                stoppedBy: ("budget" | "max_batches" | "temporal_unreachable") | null;
+                left: number;
+                failures: number;
+                parked: number;
+                failedIds: string[];
+                /** @description Stat deltas folded into the rollups (reads are exact either way; folding keeps them cheap). */
+                folded: number;
+            };
             deadlines: {
                 stoppedBy: ("budget" | "max_batches" | "temporal_unreachable") | null;
                 left: number;
@@ -675,13 +982,233 @@ export interface components {
                 failures: number;
                 parked: number;
                 failedIds: string[];
+                /** @description Terminal executions deleted (their runs stay counted in the statistics). */
                 deleted: number;
+                /** @description Of those, deleted under their owner's retention policy rather than the global period. */
+                deletedByOwnerPolicy: number;
             };
+        };
+        BulkActionRequest: {
+            /** @enum {string} */
+            action: "cancel" | "retry" | "delete";
+            /** @description The list filter (the fields of GET /executions-list); `{}` matches every execution of the owner. */
+            filter: {
+                status?: ("pending" | "running" | "completed" | "failed" | "cancelled" | "timed_out")[];
+                /** Format: uuid */
+                workflowId?: string;
+                /**
+                 * Format: date-time
+                 * @description Inclusive.
+                 */
+                startedAfter?: string;
+                /**
+                 * Format: date-time
+                 * @description Exclusive.
+                 */
+                startedBefore?: string;
+                /** @description Rows that have every one of these tags. */
+                tags?: string[];
+                /** @description Rows whose metadata value (as text) equals the given one, for every key. */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /**
+                 * Format: uuid
+                 * @description The retries of this execution.
+                 */
+                retryOf?: string;
+            };
+            /** @description true: only count the matches (`{matched}`), change nothing. */
+            dryRun?: boolean;
+            /** @description Idempotency key, unique per owner: the same requestId again answers the same action, and its work is done once. */
+            requestId: string;
+            /**
+             * Format: uuid
+             * @description The owner whose executions are acted on: required for the service role, refused (403) for another user.
+             */
+            userId?: string;
+        };
+        BulkProcessOptions: {
+            budgetMs?: number;
+            batchSize?: number;
+        };
+        BulkAction: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            action: "cancel" | "retry" | "delete";
+            /** @description The list filter (the fields of GET /executions-list); `{}` matches every execution of the owner. */
+            filter: {
+                status?: ("pending" | "running" | "completed" | "failed" | "cancelled" | "timed_out")[];
+                /** Format: uuid */
+                workflowId?: string;
+                /**
+                 * Format: date-time
+                 * @description Inclusive.
+                 */
+                startedAfter?: string;
+                /**
+                 * Format: date-time
+                 * @description Exclusive.
+                 */
+                startedBefore?: string;
+                /** @description Rows that have every one of these tags. */
+                tags?: string[];
+                /** @description Rows whose metadata value (as text) equals the given one, for every key. */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /**
+                 * Format: uuid
+                 * @description The retries of this execution.
+                 */
+                retryOf?: string;
+            };
+            requestId: string;
+            /** Format: uuid */
+            createdBy: string;
+            /**
+             * @description queued, running, done (every matched row handled: see done/failed/skipped) or failed (the action could not go on: lastError).
+             * @enum {string}
+             */
+            status: "queued" | "running" | "done" | "failed";
+            /** @description The executions the action acts on: fixed when it was accepted (rows created later are not included). */
+            matched: number;
+            /** @description Rows acted on: cancelled (or their stop requested), deleted, retried. */
+            done: number;
+            /** @description Rows whose effect failed; the first 100 reasons are in errors. */
+            failed: number;
+            /** @description Rows with nothing to do: already terminal or already stopping (cancel), or no longer there. */
+            skipped: number;
+            errors: {
+                /** Format: uuid */
+                executionId: string;
+                reason: string;
+            }[];
+            lastError: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
+        };
+        BulkDryRun: {
+            /** @constant */
+            dryRun: true;
+            /** @description Exact up to the limit; limit + 1 means "more than the limit". */
+            matched: number;
+            limit: number;
+            withinLimit: boolean;
+        };
+        BulkActionList: {
+            data: components["schemas"]["BulkAction"][];
+        };
+        BulkProcessReport: {
+            actions: number;
+            batches: number;
+            done: number;
+            failed: number;
+            skipped: number;
+            locked: number;
+            remaining: boolean;
+            elapsedMs: number;
+        };
+        CreateAlertEndpointRequest: {
+            /** @description Where alerts are POSTed: https to a public address (http and private addresses only where ALERTS_ALLOW_PRIVATE_URLS is set). */
+            url: string;
+            description?: string | null;
+            /** @description Only executions of this workflow alert; null or absent: every workflow. */
+            workflowId?: string | null;
+            /** @description The statuses that alert (a set of failed, timed_out, cancelled). Default: failed and timed_out. */
+            statuses?: ("failed" | "timed_out" | "cancelled")[];
+            enabled?: boolean;
+            /**
+             * Format: uuid
+             * @description The owner: required for the service role, refused for another user.
+             */
+            userId?: string;
+        };
+        UpdateAlertEndpointRequest: {
+            /** @description Where alerts are POSTed: https to a public address (http and private addresses only where ALERTS_ALLOW_PRIVATE_URLS is set). */
+            url?: string;
+            description?: string | null;
+            workflowId?: string | null;
+            /** @description The statuses that alert (a set of failed, timed_out, cancelled). Default: failed and timed_out. */
+            statuses?: ("failed" | "timed_out" | "cancelled")[];
+            enabled?: boolean;
+        };
+        AlertDeliverOptions: {
+            budgetMs?: number;
+            batchSize?: number;
+            concurrency?: number;
+            timeoutMs?: number;
+            /** @description Keep polling while nothing is due until the budget ends (default true); false: return once nothing is due. */
+            keepPolling?: boolean;
+        };
+        AlertEndpoint: {
+            id: string;
+            createdBy: string;
+            url: string;
+            description: string | null;
+            workflowId: string | null;
+            statuses: ("failed" | "timed_out" | "cancelled")[];
+            enabled: boolean;
+            createdAt: string;
+            updatedAt: string;
+        };
+        AlertEndpointWithSecret: {
+            id: string;
+            createdBy: string;
+            url: string;
+            description: string | null;
+            workflowId: string | null;
+            statuses: ("failed" | "timed_out" | "cancelled")[];
+            enabled: boolean;
+            createdAt: string;
+            updatedAt: string;
+            /** @description The signing secret. Shown only here (at create and rotate); store it now. */
+            secret: string;
+        };
+        AlertEndpointList: {
+            data: components["schemas"]["AlertEndpoint"][];
+        };
+        AlertDelivery: {
+            /** @description Also the x-execution-tracker-delivery header: receivers dedupe on it. */
+            id: string;
+            endpointId: string;
+            executionId: string;
+            /** @enum {string} */
+            event: "failed" | "timed_out" | "cancelled";
+            /** @enum {string} */
+            status: "pending" | "delivered" | "dead";
+            attempts: number;
+            /** @description When a pending delivery is tried next; null once delivered or dead. */
+            nextAttemptAt: string | null;
+            lastStatusCode: number | null;
+            lastError: string | null;
+            deliveredAt: string | null;
+            createdAt: string;
+            /** @description What the receiver gets as `execution`. */
+            payload: {
+                [key: string]: unknown;
+            };
+        };
+        AlertDeliveryPage: {
+            data: components["schemas"]["AlertDelivery"][];
+            nextCursor: string | null;
+        };
+        AlertDeliverReport: {
+            claimed: number;
+            delivered: number;
+            retried: number;
+            dead: number;
+            /** @description false when the time budget ended with deliveries still due. */
+            complete: boolean;
+            durationMs: number;
         };
         Error400: {
             error: {
                 /** @enum {string} */
-                code: "validation_failed";
+                code: "validation_failed" | "too_many_matches";
                 /** @description Safe to show; never SQL or a stack trace. */
                 message: string;
                 /** @description validation_failed: {fields: [{path, message}]} naming each bad field; invalid_transition, terminal_execution, immutable_field: {field}. */
@@ -729,7 +1256,7 @@ export interface components {
         Error409: {
             error: {
                 /** @enum {string} */
-                code: "invalid_transition" | "terminal_execution" | "immutable_field" | "conflict";
+                code: "invalid_transition" | "terminal_execution" | "immutable_field" | "conflict" | "not_retryable";
                 /** @description Safe to show; never SQL or a stack trace. */
                 message: string;
                 /** @description validation_failed: {fields: [{path, message}]} naming each bad field; invalid_transition, terminal_execution, immutable_field: {field}. */
@@ -832,7 +1359,7 @@ export interface components {
                 "application/json": components["schemas"]["Error404"];
             };
         };
-        /** @description invalid_transition, terminal_execution, immutable_field or conflict. */
+        /** @description invalid_transition, terminal_execution, immutable_field, conflict or not_retryable. */
         Error409: {
             headers: {
                 /** @description The request's id (the caller's valid x-request-id, else a new UUID); also in error bodies and the server's log. */
@@ -1072,6 +1599,14 @@ export interface operations {
                 workflowId?: string;
                 startedAfter?: string;
                 startedBefore?: string;
+                /** @description Comma-separated tags: executions that have all of them, e.g. `tag=billing,eu`. */
+                tag?: string;
+                /** @description Written `metadata.<key>=<value>`, one parameter per key (e.g. `metadata.orderId=1234`): executions whose metadata value for the key, as text, equals it (all keys given). */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /** @description The retries of this execution. */
+                retryOf?: string;
                 /** @description `desc` (default): newest first; `asc`: oldest first. A cursor works only with the order it came from. */
                 order?: "asc" | "desc";
                 limit?: number;
@@ -1110,6 +1645,14 @@ export interface operations {
                 workflowId?: string;
                 startedAfter?: string;
                 startedBefore?: string;
+                /** @description Comma-separated tags: executions that have all of them, e.g. `tag=billing,eu`. */
+                tag?: string;
+                /** @description Written `metadata.<key>=<value>`, one parameter per key (e.g. `metadata.orderId=1234`): executions whose metadata value for the key, as text, equals it (all keys given). */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /** @description The retries of this execution. */
+                retryOf?: string;
                 /** @description `desc` (default): newest first; `asc`: oldest first. A cursor works only with the order it came from. */
                 order?: "asc" | "desc";
             };
@@ -1199,6 +1742,14 @@ export interface operations {
                 workflowId?: string;
                 startedAfter?: string;
                 startedBefore?: string;
+                /** @description Comma-separated tags: executions that have all of them, e.g. `tag=billing,eu`. */
+                tag?: string;
+                /** @description Written `metadata.<key>=<value>`, one parameter per key (e.g. `metadata.orderId=1234`): executions whose metadata value for the key, as text, equals it (all keys given). */
+                metadata?: {
+                    [key: string]: string;
+                };
+                /** @description The retries of this execution. */
+                retryOf?: string;
             };
             header?: never;
             path?: never;
@@ -1223,6 +1774,87 @@ export interface operations {
         };
     };
     executionsStatsOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An OpenAPI 3.1 document. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    retryExecution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The execution id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RetryExecutionRequest"];
+            };
+        };
+        responses: {
+            /** @description The retry this requestId made before (an idempotent repeat). */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Execution"];
+                };
+            };
+            /** @description Created and started in Temporal. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Execution"];
+                };
+            };
+            /** @description Created pending: Temporal is unreachable; the sweeper dispatches it later. */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueuedExecution"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    executionsRetryOpenApi: {
         parameters: {
             query?: never;
             header?: never;
@@ -1615,6 +2247,455 @@ export interface operations {
         };
     };
     timeoutSweeperOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An OpenAPI 3.1 document. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listBulkActions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Service role only: one owner's actions. */
+                userId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The actions. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkActionList"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createBulkAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkActionRequest"];
+            };
+        };
+        responses: {
+            /** @description A dry run's count, or the action this requestId made before. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDryRun"] | components["schemas"]["BulkAction"];
+                };
+            };
+            /** @description Accepted: the new action. */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkAction"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getBulkAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The bulk action id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The action. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkAction"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    processBulkActions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["BulkProcessOptions"];
+            };
+        };
+        responses: {
+            /** @description What this run did. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkProcessReport"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    executionsBulkOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An OpenAPI 3.1 document. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listAlertEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every endpoint of the caller, oldest first. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointList"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createAlertEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAlertEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description Created, with its secret (not shown again). */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getAlertEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert endpoint id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpoint"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deleteAlertEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert endpoint id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    updateAlertEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert endpoint id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateAlertEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint after the change. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpoint"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    rotateAlertEndpointSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert endpoint id (a UUID). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint with its new secret. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listAlertDeliveries: {
+        parameters: {
+            query?: {
+                endpointId?: string;
+                status?: "pending" | "delivered" | "dead";
+                limit?: number;
+                /** @description The previous page's `nextCursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDeliveryPage"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    alertsOpenApi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An OpenAPI 3.1 document. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deliverAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AlertDeliverOptions"];
+            };
+        };
+        responses: {
+            /** @description What the run did. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["x-request-id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDeliverReport"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    alertsDeliverOpenApi: {
         parameters: {
             query?: never;
             header?: never;

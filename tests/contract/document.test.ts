@@ -22,7 +22,7 @@ const at = "2026-11-25T21:04:30.210Z";
 const execution = {
   id: uuid, workflowId: uuid, createdBy: uuid, temporalWorkflowId: "order-1", temporalRunId: null, temporalLink: "registered",
   stopRequestedAt: null, stopReason: null, temporalClosedAt: null, status: "running", startedAt: at, completedAt: null,
-  durationMs: null, timeoutAt: null, input: { a: [1, "x", null] }, output: null, errorMessage: null, activitiesExecuted: 0,
+  durationMs: null, timeoutAt: null, input: { a: [1, "x", null] }, output: null, errorMessage: null, activitiesExecuted: 0, tags: [], metadata: {}, retryOf: null,
   createdAt: at, updatedAt: at, workflow: { id: uuid, name: "ship order" },
 };
 const F = "http://127.0.0.1:1/functions/v1";
