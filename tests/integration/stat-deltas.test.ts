@@ -280,4 +280,38 @@ describe("truncate and rebuild (a database of their own)", () => {
     expect(Object.values(await counts())).toEqual(rollupTables.map(() => 0));
     expect((await service.getStats()).total).toBe(0);
   });
+
+  it("the fold (one aggregation of each batch, then the scopes) leaves every rollup as a recount from the rows does", async () => {
+    const users = [await createUser(own), await createUser(own)];
+    const workflows = [await createWorkflow(own, users[0]), await createWorkflow(own, users[0]), await createWorkflow(own, users[1])];
+    const owners = [users[0], users[0], users[1]];
+    // Many deltas per (owner, workflow, status, hour, bin) and per scope: equal durations, nulls, 0 ms, days apart.
+    const rows = Array.from({ length: 300 }, (_, i) => {
+      const status = executionStatuses[i % 6];
+      return { workflow_id: workflows[i % 3], created_by: owners[i % 3], status, started_at: new Date(period + (i % 50) * 7 * HOUR + (i % 7) * 60_000),
+        temporal_workflow_id: status === "pending" ? null : `fold-${randomUUID()}`,
+        duration_ms: isTerminal(status as never) ? [0, 5, 1000, 1000, 123_456][i % 5] : null };
+    });
+    await own`insert into public.workflow_executions ${own(rows, "workflow_id", "created_by", "status", "started_at", "temporal_workflow_id", "duration_ms")}`;
+    await foldStatDeltas(own, 37);
+    await own`update public.workflow_executions set status = 'completed', duration_ms = 2000 where status = 'running'`;
+    await own`delete from public.workflow_executions where status = 'failed' and duration_ms = 5`;
+    await foldAllStatDeltas(own, 53);
+    const tables: Record<string, string> = {
+      execution_stats_rollup: "created_by, workflow_id, status, executions, durations_counted, duration_ms_sum",
+      execution_duration_bins: "created_by, workflow_id, bin, executions",
+      execution_owner_duration_bins: "created_by, bin, executions",
+      execution_hourly_stats_rollup: "created_by, hour, workflow_id, status, executions, durations_counted, duration_ms_sum",
+      execution_hourly_duration_bins: "created_by, hour, workflow_id, bin, executions",
+      execution_period_stats: "created_by, workflow_id, period, period_start, status, executions, durations_counted, duration_ms_sum",
+      execution_period_duration_bins: "created_by, workflow_id, period, period_start, bin, executions",
+    };
+    // Rows whose counts all cancelled out are zero rows a recount does not have.
+    const snapshot = async () => Object.fromEntries(await Promise.all(Object.entries(tables).map(async ([t, cols]) =>
+      [t, await own.unsafe(`select ${cols} from public.${t} where executions <> 0 order by ${cols}`)])));
+    const folded = await snapshot();
+    expect(folded.execution_period_stats.length).toBeGreaterThan(50);
+    await own`select private.rebuild_execution_rollups()`;
+    expect(folded).toEqual(await snapshot());
+  });
 });
