@@ -192,6 +192,8 @@ describe("time-series stats against values computed from the rows", () => {
     { bucket: "hour" as const, after: new Date(now.getTime() - 40 * 60_000), before: new Date(now.getTime() - 5 * 60_000), workflowId }, // inside one or two hours
     { bucket: "day" as const, after: new Date(dst.getTime() - 2 * DAY - 3 * HOUR), before: new Date(dst.getTime() + 2 * DAY + 5 * HOUR), workflowId },
     { bucket: "hour" as const, after: new Date(dst.getTime() + 2 * HOUR + 1), before: new Date(dst.getTime() + 9 * HOUR - 1), workflowId },
+    // Edge days mostly inside the range: read as their day minus the hours outside (20261202000300).
+    { bucket: "day" as const, after: new Date(dst.getTime() - 2 * DAY - 20 * HOUR - 1234), before: new Date(dst.getTime() + 2 * DAY + 21 * HOUR + 1234), workflowId },
   ];
 
   beforeAll(async () => {
@@ -230,6 +232,7 @@ describe("time-series stats against values computed from the rows", () => {
     expect(await checkSeries(sql, serviceCaller(), [...aliceRows, ...bobRows], [
       { bucket: "day", after: new Date(past.getTime() - DAY), before: new Date(past.getTime() + 4 * DAY + 7 * HOUR) },
       { bucket: "hour", after: new Date(past.getTime() + 5 * HOUR + 1234), before: new Date(past.getTime() + 40 * HOUR) },
+      { bucket: "day", after: new Date(past.getTime() - 22 * HOUR - 1), before: new Date(past.getTime() + 3 * DAY + 19 * HOUR + 1) },
     ])).toBeGreaterThan(20);
   }
 
