@@ -84,16 +84,6 @@ export function evaluateTargets(r: SizeResult): Target[] {
   }
   // Lists filtered by a tag or a metadata pair (20261202000100's side tables): first and deep page.
   const tg: Measurement[] | undefined = r.tags?.measurements;
-  for (const filter of ["tag=env:prod", "metadata.plan=enterprise"]) {
-    for (const scope of ["heaviest user", "all (service role)"]) {
-      const first = find(tg, `tags list first page, ${filter}, ${scope}: ours (service)`);
-      const deep = findPrefix(tg, "tags list page ", `deep, ${filter}, ${scope}: ours (service)`);
-      if (first) targets.push({ name: `list first page, ${filter} (${scope}), service path`, goal: "< 5 ms p50", value: `${fmt(first.p50)} ms`, met: first.p50 < 5 });
-      if (deep) targets.push({ name: `list ${deep.name.match(/page ([\d,]+) deep/)?.[1] ?? "?"} deep, ${filter} (${scope}), service path`, goal: "< 5 ms p50", value: `${fmt(deep.p50)} ms`, met: deep.p50 < 5 });
-    }
-  }
-  // Lists filtered by a tag or a metadata pair (20261202000100's side tables): first and deep page.
-  const tg: Measurement[] | undefined = r.tags?.measurements;
   for (const filter of ["tag=env:prod", "tag=priority:high", "metadata.plan=enterprise"]) {
     for (const scope of ["heaviest user", "all (service role)"]) {
       const first = find(tg, `tags list first page, ${filter}, ${scope}: ours (service)`);
