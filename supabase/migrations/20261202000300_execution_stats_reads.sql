@@ -12,6 +12,10 @@
 --          today's day row (no hours after now exist), not up to 23 hours of bins. Same answers
 --          (the day rows are the sums of their hours; both are folded in one transaction);
 --          pruned_before of such a day is the day's end (a true bound, coarser than the hour's).
+--          Percentiles: one running sum over the bins of each bucket (the bucket's total is
+--          its timed count, which counts the same runs), not two windows. A source row's bucket
+--          is date_bin(step, t, first_bucket) (the first bucket is a UTC hour or day: the same
+--          buckets), plain arithmetic instead of a time zone conversion per row.
 -- =====================================================================================
 
 create or replace function private.fold_execution_stat_deltas(p_limit integer default 10000) returns integer
@@ -246,14 +250,14 @@ begin
   hours2_to := whole_to;
   if day_from < day_to then
     if whole_from < day_from and isfinite(whole_from)
-       and day_from - whole_from > whole_from - (day_from - interval '24 hours') then
+       and day_from - whole_from >= whole_from - (day_from - interval '24 hours') then
       days_from := day_from - interval '24 hours';
       hours1_to := hours1_from;
       minus1_from := days_from;
       minus1_to := whole_from;
     end if;
     if day_to < whole_to and isfinite(whole_to)
-       and whole_to - day_to > (day_to + interval '24 hours') - whole_to then
+       and whole_to - day_to >= (day_to + interval '24 hours') - whole_to then
       days_to := day_to + interval '24 hours';
       hours2_from := hours2_to;
       minus2_from := whole_to;
@@ -369,7 +373,7 @@ begin
       from edge_rows e
   ),
   counts as (
-    select case p_bucket when 'all' then v_key else date_trunc(p_bucket, x.t, 'UTC') end as b,
+    select case p_bucket when 'all' then v_key else date_bin(step, x.t, first_bucket) end as b,
            x.status, sum(x.n) as n, sum(x.timed) as timed, sum(x.ms) as ms, sum(x.pruned) as pruned, max(x.pruned_to) as pruned_to
       from sources x
      group by 1, 2
@@ -437,23 +441,26 @@ begin
      where e.duration_ms is not null
   ),
   bins as (
-    select case p_bucket when 'all' then v_key else date_trunc(p_bucket, x.t, 'UTC') end as b, x.bin, sum(x.n) as n
+    select case p_bucket when 'all' then v_key else date_bin(step, x.t, first_bucket) end as b, x.bin, sum(x.n) as n
       from bin_sources x
      group by 1, 2
     having sum(x.n) <> 0
   ),
+  -- One running sum per bucket (a rows frame: (b, bin) is unique, no peers to look for); the
+  -- bucket's number of timed runs is per_bucket.timed, which counts the same runs as its bins,
+  -- so no second window for the total.
   ranked as (
     select r.b, r.bin,
-           sum(r.n) over (partition by r.b order by r.bin) as reached,
-           sum(r.n) over (partition by r.b) as all_n
+           sum(r.n) over (partition by r.b order by r.bin rows between unbounded preceding and current row) as reached
       from bins r
   ),
   percentiles as (
     select r.b,
-           min(r.bin) filter (where r.reached >= ceil(0.50 * r.all_n)) as bin50,
-           min(r.bin) filter (where r.reached >= ceil(0.95 * r.all_n)) as bin95
+           min(r.bin) filter (where r.reached >= ceil(0.50 * p.timed)) as bin50,
+           min(r.bin) filter (where r.reached >= ceil(0.95 * p.timed)) as bin95
       from ranked r
-     where r.all_n > 0
+      join per_bucket p on p.b = r.b
+     where p.timed > 0
      group by r.b
   ),
   slots as (
