@@ -1,9 +1,9 @@
 /**
  * The SQL of statistics: the summary and the time series, both computed in SQL over the
  * rollups plus the not-yet-folded stat deltas (supabase/migrations/20261125000300_execution_stats.sql,
- * 20261201000500_execution_time_series.sql, 20261202000200_execution_stat_deltas.sql), and the
- * fold that moves deltas into the rollups. Reads run inside a caller's transaction, so RLS
- * scopes what is counted; each read is one statement (one snapshot), so it is exact whatever
+ * 20261201000500_execution_time_series.sql, 20261202000200_execution_stat_deltas.sql; reads and
+ * fold made cheaper in 20261202000300_execution_stats_reads.sql), and the fold that moves
+ * deltas into the rollups. Reads run inside a caller's transaction, so RLS scopes what is counted; each read is one statement (one snapshot), so it is exact whatever
  * the fold's lag.
  */
 import type { Sql, Tx } from "../db.ts";
