@@ -3,8 +3,8 @@
  * rollups plus the not-yet-folded stat deltas (supabase/migrations/20261125000300_execution_stats.sql,
  * 20261201000500_execution_time_series.sql, 20261202000200_execution_stat_deltas.sql; reads and
  * fold made cheaper in 20261202000300_execution_stats_reads.sql), and the fold that moves
- * deltas into the rollups. Reads run inside a caller's transaction, so RLS scopes what is counted; each read is one statement (one snapshot), so it is exact whatever
- * the fold's lag.
+ * deltas into the rollups. Reads run inside a caller's transaction, so RLS scopes what is
+ * counted; each read is one statement (one snapshot), so it is exact whatever the fold's lag.
  */
 import type { Sql, Tx } from "../db.ts";
 import type { StatsBucket, StatsHistory } from "../types.ts";
