@@ -37,7 +37,7 @@ async function decodedTimes(): Promise<Record<string, string | null>> {
   return Object.fromEntries(fields.map((field, i) => [field, row[columns[i]] ? (row[columns[i]] as Date).toISOString() : null]));
 }
 
-const timesOf = (execution: Record<string, unknown>) => Object.fromEntries(fields.map((field) => [field, execution[field]]));
+const timesOf = (execution: object) => Object.fromEntries(fields.map((field) => [field, (execution as Record<string, unknown>)[field]]));
 
 describe("execution timestamps selected as ISO text", () => {
   it("equal the Date-decoded values in the get, both list paths and an update's answer", async () => {
