@@ -322,7 +322,7 @@ function renderSize(r: SizeResult): string {
     out.push(`### Bulk cancel by filter`);
     out.push("");
     out.push(`${Number(r.bulk.matched).toLocaleString("en")} running executions of one workflow of the heaviest user (acted on in Temporal; no Temporal configured, so the sweeper's stop phase confirms each stop at once), cancelled ` +
-      `by \`POST /executions-bulk\` (snapshot, then batches of 500 as the owner with \`skip locked\`, beside the stop phase) and, on rows of their own, by the naive way: ` +
+      `by \`POST /executions-bulk\` (snapshot, then batches of 1000 as the owner with \`skip locked\`, beside the stop phase) and, on rows of their own, by the naive way: ` +
       `one \`update ... set status = 'cancelled' where workflow_id = ...\` as the owner, then the same stop phase; ${r.bulk.writers} writers create executions over HTTP throughout.`);
     out.push("");
     out.push(table(["", "bulk action", "naive: one UPDATE"], [

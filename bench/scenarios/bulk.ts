@@ -5,7 +5,7 @@
  *
  *   bulk:  POST /executions-bulk over HTTP (the snapshot, and its inline second of work), then
  *          the processor (shared/bulk/processor.ts, as POST /executions-bulk/process runs it:
- *          batches of 500, each a transaction as the owner with `skip locked`) beside the
+ *          batches of 1000, each a transaction as the owner with `skip locked`) beside the
  *          sweeper's stop phase (shared/stops.ts, no Temporal configured: every stop confirms at
  *          once as `no_temporal`), until every row is terminal;
  *   naive: one `update ... set status = 'cancelled' where <the filter>` as the owner (as a
