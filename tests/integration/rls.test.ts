@@ -186,7 +186,7 @@ describe("through a direct authenticated connection (RLS alone)", () => {
     await asRole(sql, userA, async (tx) => {
       const rows = await tx`select id from public.workflow_executions order by id`;
       expect(rows.map((r) => r.id)).toEqual([execA, execALive].sort());
-      const rollup = await tx`select distinct created_by from public.execution_stats_rollup`;
+      const rollup = await tx`select distinct created_by from public.execution_stats`; // rollups + unfolded deltas
       expect(rollup.map((r) => r.created_by)).toEqual([userA]);
       const [summary] = await tx`select * from public.execution_stats_summary()`;
       expect({ total: Number(summary.total), completed: Number(summary.completed), avg: summary.avg_duration_ms }).toEqual({ total: 2, completed: 1, avg: 1234 });
