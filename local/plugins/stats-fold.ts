@@ -27,7 +27,7 @@ export const statsFoldPlugin: DevServerPlugin = {
   name: "stats-fold",
   healthKey: "statsFold",
   configure(ctx) {
-    intervalMs = intervalFrom(ctx.env.STATS_FOLD_INTERVAL_MS);
+    intervalMs = intervalFrom(ctx.env("STATS_FOLD_INTERVAL_MS"));
   },
   start(ctx) {
     if (intervalMs <= 0) {
