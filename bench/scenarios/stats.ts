@@ -20,6 +20,8 @@
  * (as its owner), beside the naive way: one GROUP BY over the rows of the range under the same
  * RLS (exact percentile_disc per bucket). Every bucket of ours is checked against an exact
  * aggregate (admin, no RLS).
+ *
+ * The fold (20261202000300): one 10,000-delta batch folded, timed alone (foldCost).
  */
 import { withCaller } from "../../shared/db.ts";
 import { foldAllStatDeltas } from "../../shared/repository/stats.ts";
@@ -31,7 +33,7 @@ import type { Caller, ExecutionStats, ExecutionStatsSeries, StatsBucket, StatsFi
 type StatsNumbers = Omit<ExecutionStats, "history">;
 const asQuery = (filter: object) => new URLSearchParams(filter as unknown as Record<string, string>).toString();
 import { type BenchContext, serviceCaller, userCaller } from "../lib/context.ts";
-import { log, type Measurement, measure, percentile } from "../lib/measure.ts";
+import { formatMeasurement, log, type Measurement, measure, percentile, summarize, timed } from "../lib/measure.ts";
 import { call } from "../lib/server.ts";
 
 export interface StatsCheck {
@@ -142,6 +144,7 @@ export async function runStats(ctx: BenchContext, options: { quick?: boolean } =
   }
 
   measurements.push(...await withUnfoldedDeltas(ctx, runs));
+  measurements.push(...await foldCost(ctx, options.quick ? 3 : 10));
 
   for (const c of checks.filter((c) => !c.ok)) log(`CHECK FAILED ${c.scope} ${c.range} ${c.source}: ${c.problems.join("; ")}`);
   log(`stats checks: ${checks.filter((c) => c.ok).length}/${checks.length} agree with the exact aggregate`);
@@ -179,6 +182,41 @@ async function withUnfoldedDeltas(ctx: BenchContext, runs: number): Promise<Meas
   out.push(await measure(`stats heaviest user, last 7 days, deltas folded: ours (service)`, () => service.getStats(filter),
     { runs, warmup: 10, budgetMs: 20_000, cpuOf: ctx.server.pid }));
   return out;
+}
+
+/**
+ * The fold's cost (20261202000300: each batch aggregated once, then the scopes): 10,000
+ * executions of the heaviest user inserted over 30 days in one transaction, their 10,000
+ * deltas folded in it (only the fold is timed), rolled back (a background fold, e.g. pg_cron,
+ * never sees uncommitted deltas, so it cannot take the batch).
+ */
+async function foldCost(ctx: BenchContext, runs: number): Promise<Measurement[]> {
+  const deltas = 10_000;
+  const workflows = ctx.workflowsOf(ctx.heavyUser.n);
+  const rollback = new Error("rolled back on purpose");
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (let run = 0; run < runs; run++) {
+    try {
+      await ctx.db.admin.begin(async (tx) => {
+        await tx`
+          insert into public.workflow_executions (workflow_id, created_by, temporal_workflow_id, status, started_at, duration_ms)
+          select (${workflows}::uuid[])[1 + g % ${workflows.length}], ${ctx.heavyUser.id}, 'fold-' || gen_random_uuid(), 'completed',
+                 now() - (g % 2592000) * interval '1 second', 200 + (g * 7919) % 20000
+            from generate_series(1, ${deltas}) g`;
+        const [, ms] = await timed(() => tx`select private.fold_execution_stat_deltas(${deltas}::int)`);
+        latencies.push(ms);
+        throw rollback;
+      });
+    } catch (error) {
+      if (error !== rollback) throw error;
+    }
+  }
+  const wallMs = performance.now() - started;
+  const m = summarize(`fold of one ${deltas.toLocaleString("en")}-delta batch (heaviest user, 30 days)`, latencies,
+    { concurrency: 1, warmup: 0, errors: 0, throughput: runs / (wallMs / 1000), wallMs, note: "inserted and folded in one transaction, rolled back; only the fold timed" });
+  log(formatMeasurement(m));
+  return [m];
 }
 
 /** The naive implementation: every matching row to the client, then counts and exact percentiles in TS. */
