@@ -404,7 +404,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel, retry or delete every execution of a list filter (or count them: dryRun)
-         * @description `dryRun: true`: 200 `{matched}` (exact up to 100,000), nothing changes. Otherwise the matched rows (at most 100,000: else 400 `too_many_matches`, nothing written) are fixed now and processed in batches of 500, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. A cancel requests the stop of each live run (sent to Temporal once by the sweeper's stop phase; `reported` runs end at once), a delete deletes (a live run is terminated), a retry starts a new run of each (idempotent per action and row). The same `requestId` again: 200 with the same action (409 when its action or filter differ).
+         * @description `dryRun: true`: 200 `{matched}` (exact up to 100,000), nothing changes. Otherwise the matched rows (at most 100,000: else 400 `too_many_matches`, nothing written) are fixed now and processed in batches of 1,000, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. A cancel requests the stop of each live run (sent to Temporal once by the sweeper's stop phase; `reported` runs end at once), a delete deletes (a live run is terminated), a retry starts a new run of each (idempotent per action and row). The same `requestId` again: 200 with the same action (409 when its action or filter differ).
          */
         post: operations["createBulkAction"];
         delete?: never;
@@ -2337,6 +2337,7 @@ export interface operations {
             400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];

@@ -244,7 +244,7 @@ const ops: Operation[] = [
     summary: "Cancel, retry or delete every execution of a list filter (or count them: dryRun)",
     description:
       "`dryRun: true`: 200 `{matched}` (exact up to 100,000), nothing changes. Otherwise the matched rows (at most 100,000: else 400 `too_many_matches`, nothing written) are fixed now " +
-      "and processed in batches of 500, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. " +
+      "and processed in batches of 1,000, each its own transaction as the owner (RLS), never waiting on a row a writer holds: 202 with the record (its progress so far), polled with GET /executions-bulk/{id}. " +
       "A cancel requests the stop of each live run (sent to Temporal once by the sweeper's stop phase; `reported` runs end at once), a delete deletes (a live run is terminated), " +
       "a retry starts a new run of each (idempotent per action and row). The same `requestId` again: 200 with the same action (409 when its action or filter differ).",
     body: { schema: "BulkActionRequest", required: true },
@@ -252,7 +252,7 @@ const ops: Operation[] = [
       202: { description: "Accepted: the new action.", schema: "BulkAction" },
       200: { description: "A dry run's count, or the action this requestId made before.", schema: ["BulkDryRun", "BulkAction"] },
     },
-    errors: [403, 409],
+    errors: [403, 404, 409],
   },
   {
     fn: "executions-bulk", method: "get", path: "", operationId: "listBulkActions", auth: "caller",

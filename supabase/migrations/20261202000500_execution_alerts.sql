@@ -183,13 +183,28 @@ create trigger execution_status_alert
 -- invocation keeps sending until nothing is due or its time budget ends). Elsewhere nothing
 -- is scheduled; the local dev server runs it on an interval (local/plugins/alerts-delivery.ts).
 -- -------------------------------------------------------------------------------------
+-- pg_net waits 60 s for the answer (like the sweeper's call, 20261201000400): one run lasts up to
+-- its 50 s budget, and the default 10 s of post_to_function would record a timeout every minute.
 create or replace function private.invoke_alerts_deliverer() returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  base_url text := private.vault_secret('execution_tracker_functions_url');
+  secret text := private.vault_secret('execution_tracker_webhook_secret');
 begin
-  perform private.post_to_function('alerts-deliver', '{}'::jsonb);
+  if base_url is null or secret is null
+     or to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null then
+    return;
+  end if;
+  perform net.http_post(
+    url := rtrim(base_url, '/') || '/alerts-deliver',
+    body := '{}'::jsonb,
+    params := '{}'::jsonb,
+    headers := jsonb_build_object('Content-Type', 'application/json', 'x-webhook-secret', secret),
+    timeout_milliseconds := 60000
+  );
 end
 $$;
 

@@ -27,7 +27,7 @@ const [schemathesis, ...schemathesisPrefix] = process.env.SCHEMATHESIS ? [proces
 /** The demo user `npm start` seeds (local/dev-server/seed.ts): it owns workflows, so ids resolve. */
 const DEMO_USER_ID = "11111111-1111-4111-8111-111111111111";
 /** Per role: schemathesis is stopped (and the test fails) after this long. */
-const RUN_TIMEOUT_MS = 70_000;
+const RUN_TIMEOUT_MS = 240_000; // 41 operations, 30 examples each, on 2 shared cores (a loaded run took ~100 s)
 const CHECKS = [
   "not_a_server_error",
   "status_code_conformance",
@@ -143,6 +143,9 @@ describe("schemathesis against npm start", () => {
         // Not the coverage phase: under this Python (3.11.7) it hits a CPython AST bug inside hypothesis
         // (SystemError "AST constructor recursion depth mismatch") on some schemas, and it takes a minute.
         "--phases", "examples,fuzzing,stateful",
+        // The deliverer holds each call for its 50 s budget by design (pg_cron's run every minute): its
+        // own e2e and integration tests cover it.
+        "--exclude-path", "/alerts-deliver",
         "--max-examples", "30",
         "--seed", "20261201",
         "--workers", "2",
