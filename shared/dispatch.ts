@@ -20,7 +20,7 @@ import * as stopsRepo from "./repository/stops.ts";
 import { findWorkflow } from "./repository/workflows.ts";
 import { processStopFor } from "./stops.ts";
 import { TemporalRequestError, TemporalUnavailableError, type TemporalGateway } from "./temporal/gateway.ts";
-import type { Caller, ExecutionWithWorkflow } from "./types.ts";
+import type { Caller, CreateExecutionResult, ExecutionWithWorkflow } from "./types.ts";
 
 export interface DispatchContext {
   sql: Sql;
@@ -47,6 +47,24 @@ export const temporalUnreachableMessage =
 export interface DispatchOptions {
   /** The caller took the lease already (the API's insert does); otherwise it is taken here first. */
   leaseHeld?: boolean;
+}
+
+/**
+ * The API's answer for a pending row it just inserted with the dispatch lease (a create without
+ * temporalWorkflowId, a retry): dispatched here, once (the INSERT webhook skipped the row), as
+ * `created`, or `queued` with why (no Temporal configured, or Temporal unreachable).
+ */
+export async function dispatchInsertedPending(
+  ctx: Omit<DispatchContext, "temporal"> & { temporal?: TemporalGateway | null },
+  execution: ExecutionWithWorkflow,
+): Promise<CreateExecutionResult> {
+  if (!ctx.temporal) {
+    return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
+  }
+  const dispatch = await dispatchExecution({ ...ctx, temporal: ctx.temporal }, execution, { leaseHeld: true });
+  return dispatch.outcome === "queued"
+    ? { execution: dispatch.execution, outcome: "queued", message: dispatch.message }
+    : { execution: dispatch.execution, outcome: "created" };
 }
 
 /** Starts the workflow of a pending execution and records it as running. */

@@ -12,7 +12,7 @@
  * `existing`, so a repeated POST never starts a second run. Without a requestId every call
  * is a new retry.
  */
-import { dispatchExecution } from "./dispatch.ts";
+import { dispatchInsertedPending } from "./dispatch.ts";
 import { type Tx, withCaller } from "./db.ts";
 import { ConflictError, NotFoundError, NotRetryableError } from "./errors.ts";
 import * as repo from "./repository/executions.ts";
@@ -44,14 +44,7 @@ export async function retryExecution(
   const log = deps.log ?? ((message, error) => console.error(message, error));
   const { execution, outcome } = await withCaller(deps.sql, deps.caller, (tx) => insertRetryOf(tx, id, options));
   if (outcome === "existing") return { execution, outcome };
-  if (!deps.temporal) {
-    return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
-  }
-  // The insert took the dispatch lease (the INSERT webhook skips the row): dispatched here, once.
-  const dispatch = await dispatchExecution({ sql: deps.sql, temporal: deps.temporal, log }, execution, { leaseHeld: true });
-  return dispatch.outcome === "queued"
-    ? { execution: dispatch.execution, outcome: "queued", message: dispatch.message }
-    : { execution: dispatch.execution, outcome: "created" };
+  return dispatchInsertedPending({ sql: deps.sql, temporal: deps.temporal, log }, execution);
 }
 
 /** In the caller's transaction: checks the original, inserts its retry, or finds the one this requestId made. */

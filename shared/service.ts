@@ -12,7 +12,7 @@ import { needsRowStats, readFilteredStats, readFilteredStatsSeries } from "./rep
 import { findWorkflow } from "./repository/workflows.ts";
 import { type ExecutionStatus, executionStatuses, isTerminal } from "./status.ts";
 import type { TemporalGateway } from "./temporal/gateway.ts";
-import { dispatchExecution } from "./dispatch.ts";
+import { dispatchInsertedPending } from "./dispatch.ts";
 import { claimStopsOfTransaction, processStopFor } from "./stops.ts";
 import type {
   Caller,
@@ -90,16 +90,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       return { execution: await existingFor(tx, input, owner), outcome: "existing" as const };
     });
 
-    if (outcome === "created" && execution.status === "pending") {
-      if (!temporal) {
-        return { execution, outcome: "queued", message: "Temporal is not configured; the execution stays pending until it is dispatched" };
-      }
-      // The insert took the dispatch lease (the INSERT webhook skips the row): dispatched here, once.
-      const dispatch = await dispatchExecution({ sql, temporal, log }, execution, { leaseHeld: true });
-      return dispatch.outcome === "queued"
-        ? { execution: dispatch.execution, outcome: "queued", message: dispatch.message }
-        : { execution: dispatch.execution, outcome: "created" };
-    }
+    if (outcome === "created" && execution.status === "pending") return dispatchInsertedPending({ sql, temporal, log }, execution);
     return { execution, outcome };
   }
 
