@@ -1801,7 +1801,10 @@ export interface operations {
     retryExecution: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The requestId as a header (400 when the body's requestId differs). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The execution id (a UUID). */
                 id: string;

@@ -84,7 +84,7 @@ export function functionPath(request: Request): string {
 
 const gatewayPrefix = "/functions/v1/";
 
-const corsAllowHeaders = ["authorization", "x-client-info", "apikey", "content-type", "x-webhook-secret", REQUEST_ID_HEADER].join(",");
+const corsAllowHeaders = ["authorization", "x-client-info", "apikey", "content-type", "idempotency-key", "x-webhook-secret", REQUEST_ID_HEADER].join(",");
 const corsAllowMethods = "GET,POST,PATCH,DELETE,OPTIONS";
 
 /** 204 to a CORS preflight: any origin, the methods and headers the functions accept. */

@@ -18,7 +18,7 @@ import * as bulk from "../bulk/schemas.ts";
 import type { ExecutionPage, ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, Workflow, WorkflowPage, WorkflowType } from "../types.ts";
 import { webhookPayloadSchema } from "../webhook.ts";
 import { alertComponentSchemas, alertOperations } from "../alerts/openapi.ts";
-import { retryExecutionSchema } from "../retry-schemas.ts";
+import { retryExecutionSchema, retryRequestIdSchema } from "../retry-schemas.ts";
 
 /** The API's version (package.json's; tests/contract/document.test.ts checks they agree). */
 export const apiVersion = "0.1.0";
@@ -55,6 +55,8 @@ interface Operation {
   query?: z.ZodObject;
   /** Descriptions of query parameters the schema cannot carry (how a list is written). */
   queryNotes?: Record<string, string>;
+  /** Request headers the operation reads besides authorization, by name. */
+  headers?: Record<string, { description: string; schema: z.ZodType }>;
   pathId?: string;
   body?: { schema: string; required: boolean; description?: string };
   /**
@@ -161,6 +163,7 @@ const ops: Operation[] = [
       "`requestId` (or the `Idempotency-Key` header) makes it idempotent: the same one again for the same execution answers 200 with the retry it made, never a second run. " +
       "The original lists its retries with `GET /executions-list?retryOf=<id>`.",
     body: { schema: "RetryExecutionRequest", required: false },
+    headers: { "Idempotency-Key": { description: "The requestId as a header (400 when the body's requestId differs).", schema: retryRequestIdSchema } },
     ok: {
       201: { description: "Created and started in Temporal.", schema: "Execution" },
       200: { description: "The retry this requestId made before (an idempotent repeat).", schema: "Execution" },
@@ -440,6 +443,9 @@ function parametersOf(op: Operation, pathIdSchema: JsonObject): JsonObject[] {
         schema: property,
       });
     }
+  }
+  for (const [name, header] of Object.entries(op.headers ?? {})) {
+    parameters.push({ name, in: "header", required: false, description: header.description, schema: toSchema(header.schema, "input") });
   }
   return parameters;
 }
