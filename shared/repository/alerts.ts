@@ -20,6 +20,18 @@ type Row = Record<string, any>;
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
 
+/**
+ * The outbox trigger builds the payload with jsonb_build_object, which writes timestamps to
+ * the microsecond with an offset (`2026-12-01T12:00:00.123456+00:00`); the API writes them as
+ * `toISOString()` does. Read back in the API's form, so a receiver parses one format.
+ */
+const timestampFields = ["startedAt", "completedAt", "updatedAt"];
+function apiPayload(payload: Row): Row {
+  const out = { ...payload };
+  for (const field of timestampFields) if (typeof out[field] === "string") out[field] = new Date(out[field]).toISOString();
+  return out;
+}
+
 /** Every column a user may read (never `secret`). */
 const endpointColumns = (tx: Tx) => tx`id, created_by, url, description, workflow_id, statuses, enabled, created_at, updated_at`;
 
@@ -125,7 +137,7 @@ function toDeliveryRow(row: Row): DeliveryRow {
       lastError: row.last_error,
       deliveredAt: iso(row.delivered_at),
       createdAt: iso(row.created_at)!,
-      payload: row.payload,
+      payload: apiPayload(row.payload),
     },
     position: { startedAt: row.position_created_at, id: row.id },
   };
@@ -212,13 +224,13 @@ export async function claimDueDeliveries(tx: Tx, query: ClaimQuery): Promise<Cla
       from picked, public.alert_endpoints e
      where d.id = picked.id and e.id = d.endpoint_id
     returning d.id, d.endpoint_id, d.event, d.payload, d.attempts,
-              to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
+              to_char(d.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
               d.claimed_until::text as claimed_until, e.url, e.secret`;
   return rows.map((row) => ({
     id: row.id,
     endpointId: row.endpoint_id,
     event: row.event,
-    payload: row.payload,
+    payload: apiPayload(row.payload),
     attempts: row.attempts,
     createdAt: row.created_at,
     claimedUntil: row.claimed_until,

@@ -190,9 +190,14 @@ describe("delivery", () => {
     expect(delivery).toMatchObject({ status: "delivered", attempts: 1, last_status_code: 200, last_error: null });
     expect(request.deliveryId).toBe(delivery.id);
     expect(request.event).toBe("failed");
+    // Timestamps as the API writes them (toISOString: milliseconds, Z), not jsonb's microseconds.
+    const apiTimestamp = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(JSON.parse(request.body)).toEqual({
-      id: delivery.id, event: "failed", createdAt: expect.any(String),
-      execution: expect.objectContaining({ id: execution, workflowId: workflow, status: "failed", errorMessage: "disk full" }),
+      id: delivery.id, event: "failed", createdAt: apiTimestamp,
+      execution: expect.objectContaining({
+        id: execution, workflowId: workflow, status: "failed", errorMessage: "disk full",
+        startedAt: apiTimestamp, completedAt: apiTimestamp, updatedAt: apiTimestamp,
+      }),
     });
 
     const t = Number(/t=(\d+)/.exec(request.signature)![1]);
