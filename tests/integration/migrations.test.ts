@@ -146,6 +146,31 @@ describe("migrations applied by the Supabase CLI", () => {
     expect(jobs).toEqual([{ jobname: "execution-tracker-timeout-sweeper", schedule: "* * * * *", command: "select private.invoke_timeout_sweeper()" }]);
   });
 
+  it("calls functions through pg_net with the URL and secret from Vault, waiting 60 s for the sweeper's and the deliverer's long runs", async () => {
+    const rollback = new Error("rollback");
+    // In a transaction rolled back at the end: no other test's writes queue webhooks meanwhile.
+    await expect(sql.begin(async (tx) => {
+      await tx`select vault.create_secret('http://127.0.0.1:1/functions/v1/', 'execution_tracker_functions_url')`;
+      await tx`select vault.create_secret('s3cret', 'execution_tracker_webhook_secret')`;
+      const [{ mark }] = await tx`select coalesce(max(id), 0)::int as mark from net.http_request_queue`;
+      await tx`select private.post_to_function('executions-webhook', '{"type":"INSERT"}'::jsonb)`;
+      await tx`select private.invoke_timeout_sweeper()`;
+      await tx`select private.invoke_alerts_deliverer()`;
+      const queued = await tx`
+        select url, headers ->> 'x-webhook-secret' as secret, body, timeout_milliseconds
+          from net.http_request_queue where id > ${mark} order by id`;
+      expect(queued).toEqual([
+        { url: "http://127.0.0.1:1/functions/v1/executions-webhook", secret: "s3cret", body: { type: "INSERT" }, timeout_milliseconds: 10000 },
+        { url: "http://127.0.0.1:1/functions/v1/timeout-sweeper", secret: "s3cret", body: {}, timeout_milliseconds: 60000 },
+        { url: "http://127.0.0.1:1/functions/v1/alerts-deliver", secret: "s3cret", body: {}, timeout_milliseconds: 60000 },
+      ]);
+      throw rollback;
+    })).rejects.toBe(rollback);
+    const [{ callable }] = await sql`
+      select has_function_privilege('authenticated', 'private.post_to_function(text, jsonb, integer)', 'execute') as callable`;
+    expect(callable).toBe(false);
+  });
+
   it("pushing again is a no-op", async () => {
     const { pushMigrations } = await import("../support/postgres.ts");
     const before = await sql`select count(*)::int as n from supabase_migrations.schema_migrations`;
