@@ -159,9 +159,13 @@ export function renderMarkdown(results: SizeResult[]): string {
   out.push("");
   out.push(`## Runs`);
   out.push("");
-  out.push(`Other work shares this machine (other sessions' tests); the load average when each run started is shown, and "machine busy" in the write tables tells how loaded the cores were during each measurement.`);
+  out.push(`Other work shares this machine (other sessions' tests); the load average when each run started is shown, and "machine busy" in the write tables tells how loaded the cores were during each measurement. ` +
+    `The CPU probe times fixed work when the run starts (PostgreSQL summing 10M generated integers / 20M steps of a hash in V8, best of 3; bench/lib/machine.ts): ` +
+    `runs on different hosts of the same VM type differ, so compare a run's figures with its own naive baselines, and across runs only with the probe beside them.`);
   out.push("");
-  out.push(table(["size", "command", "started", "load avg at start", "took", "product code"], results.map((r) => [r.size, `\`${r.command}\``, r.startedAt, r.machine.loadAverageAtStart ?? "?",
+  out.push(table(["size", "command", "started", "kernel", "load avg at start", "CPU probe (PG / V8 ms)", "took", "product code"], results.map((r) => [r.size, `\`${r.command}\``, r.startedAt,
+    r.machine.kernel ?? "?", r.machine.loadAverageAtStart ?? "?",
+    r.machine.cpuProbe ? `${r.machine.cpuProbe.postgresMs} / ${r.machine.cpuProbe.v8Ms}` : "not measured",
     r.durationMs ? `${(r.durationMs / 60000).toFixed(1)} min` : "incomplete",
     r.code ? `${r.code.commit} "${r.code.subject}"${r.code.uncommittedProductFiles.length ? ` + uncommitted: ${r.code.uncommittedProductFiles.map((f: string) => f.slice(3)).join(", ")}` : ""}` : "?"])));
   out.push("");
@@ -202,7 +206,8 @@ function renderSize(r: SizeResult): string {
   out.push(`## ${r.size}: ${Number(r.rows).toLocaleString("en")} executions`);
   out.push("");
   out.push(`\`${r.command}\`, started ${r.startedAt}${r.durationMs ? `, took ${(r.durationMs / 60000).toFixed(1)} min` : ""}.` +
-    (r.failures?.length ? ` **Failed scenarios:** ${r.failures.map((f: { scenario: string; error: string }) => `${f.scenario} (${f.error})`).join("; ")}.` : ""));
+    (r.failures?.length ? ` **Failed scenarios:** ${r.failures.map((f: { scenario: string; error: string }) => `${f.scenario} (${f.error})`).join("; ")}.` : "") +
+    (r.options?.skip?.length ? ` **Not measured at this size** (\`--skip\`): ${r.options.skip.join(", ")}; see the other sizes.` : ""));
   out.push("");
   if (r.seed) {
     const s = r.seed;

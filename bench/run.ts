@@ -7,6 +7,7 @@
  * results file present.
  *
  * Options: --size <100k|1m|10m|N>  --seed-mode triggers|replica  --only writes,list,stats,plans,sweeper,retention,memory
+ *          --skip writes (published, with the scenarios it left out named in RESULTS.md)
  *          --quick (fewer runs, for trying the bench out)  --memory-requests N  --server-pool N
  * A trial run (--quick, --only, or BENCH_DATABASE_URL) writes its JSON to the temp dir only.
  */
@@ -18,7 +19,7 @@ import { type BenchContext, loadCast, tokenCache } from "./lib/context.ts";
 import { type BenchDatabase, openBenchDatabase, postmasterPid } from "./lib/database.ts";
 import { setPostmasterPid } from "./lib/cpu.ts";
 import { describe, log } from "./lib/measure.ts";
-import { codeVersion, machineInfo } from "./lib/machine.ts";
+import { codeVersion, cpuProbe, machineInfo } from "./lib/machine.ts";
 import { seed, verifyRollups } from "./lib/seed.ts";
 import { startBenchServer } from "./lib/server.ts";
 import { evaluateTargets } from "./lib/targets.ts";
@@ -49,14 +50,17 @@ function parseArgs(argv: string[]) {
   const size = String(args.size ?? "100k").toLowerCase();
   const rows = sizes[size] ?? Number(size.replace(/k$/, "000").replace(/m$/, "000000"));
   if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--size must be 100k, 1m, 10m or a row count, got ${args.size}`);
-  const only = typeof args.only === "string" ? args.only.split(",") : allScenarios;
-  for (const s of only) if (!allScenarios.includes(s)) throw new Error(`unknown scenario ${s}; known: ${allScenarios.join(", ")}`);
+  const skip = typeof args.skip === "string" ? args.skip.split(",") : [];
+  const only = typeof args.only === "string" ? args.only.split(",") : allScenarios.filter((s) => !skip.includes(s));
+  for (const s of [...only, ...skip]) if (!allScenarios.includes(s)) throw new Error(`unknown scenario ${s}; known: ${allScenarios.join(", ")}`);
   const seedMode = String(args["seed-mode"] ?? "triggers");
   if (seedMode !== "triggers" && seedMode !== "replica") throw new Error("--seed-mode must be triggers or replica");
   return {
     size,
     rows,
     only,
+    // A published run without some scenarios (a long size-independent one at 10M on a slow host): named in RESULTS.md.
+    skip,
     seedMode: seedMode as "triggers" | "replica",
     quick: Boolean(args.quick),
     memoryRequests: args["memory-requests"] ? Number(args["memory-requests"]) : undefined,
@@ -68,7 +72,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
   // A trial (--quick, --only, or a reused BENCH_DATABASE_URL) never replaces the published results.
-  const trial = opts.quick || opts.only.length < allScenarios.length || Boolean(process.env.BENCH_DATABASE_URL);
+  const trial = opts.quick || opts.only.length + opts.skip.length < allScenarios.length || Boolean(process.env.BENCH_DATABASE_URL);
   const resultsFile = trial ? `${tmpdir()}/bench-${opts.size}-trial.json` : `${resultsDir}${opts.size}.json`;
   const startedAt = new Date();
   log(`bench --size ${opts.size} (${opts.rows.toLocaleString("en")} executions), scenarios: ${opts.only.join(", ")}${opts.quick ? " (quick)" : ""}`);
@@ -94,6 +98,8 @@ async function main() {
   try {
     db = await openBenchDatabase();
     result.database = { kind: db.kind, tuned: db.tuned, settings: db.settings };
+    result.machine.cpuProbe = await cpuProbe(db.admin);
+    log(`CPU probe: PostgreSQL ${result.machine.cpuProbe.postgresMs} ms, V8 ${result.machine.cpuProbe.v8Ms} ms (fixed work; see bench/lib/machine.ts)`);
     setPostmasterPid(await postmasterPid(db));
     log(`PostgreSQL (${db.kind}${db.tuned ? ", restarted with bench settings" : ""}):\n` +
       Object.entries(db.settings).map(([k, v]) => `    ${k.padEnd(32)} ${v}`).join("\n"));

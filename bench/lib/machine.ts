@@ -1,6 +1,7 @@
 /** The machine the bench ran on. */
 import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import type { Sql } from "../../tests/support/postgres.ts";
 
 export function machineInfo() {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
@@ -17,6 +18,31 @@ export function machineInfo() {
     deno: process.versions.deno ?? "?",
     v8: process.versions.v8,
   };
+}
+
+/**
+ * Fixed work timed on this machine when a run starts (best of 3, ms), so runs on different
+ * days or hosts compare: the same VM type has differed up to ~3x in CPU speed between hosts.
+ * `postgres`: PostgreSQL summing 10M generated integers (one backend, no I/O); `v8`: 20M steps
+ * of an integer hash in the bench process.
+ */
+export async function cpuProbe(admin: Sql): Promise<{ postgresMs: number; v8Ms: number }> {
+  const best = async (work: () => unknown) => {
+    let min = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await work();
+      min = Math.min(min, performance.now() - t0);
+    }
+    return Math.round(min);
+  };
+  const postgresMs = await best(() => admin`select sum(g) from generate_series(1, 10000000) g`);
+  const v8Ms = await best(() => {
+    let h = 0;
+    for (let i = 0; i < 20_000_000; i++) h = Math.imul(h ^ i, 0x9e3779b1) >>> 0;
+    return h;
+  });
+  return { postgresMs, v8Ms };
 }
 
 /** The product code measured: HEAD, and whether shared/ or the migrations differ from it. */

@@ -58,7 +58,7 @@ async function insertOld(sql: postgres.Sql, count: number): Promise<number> {
       (workflow_id, created_by, temporal_workflow_id, status, started_at, completed_at, duration_ms, created_at, updated_at)
     select w.id, w.owner, 'old-' || x.g || '-' || $2::text, (array['completed', 'completed', 'completed', 'failed', 'cancelled', 'timed_out'])[1 + x.g % 6],
            x.started_at, x.started_at + interval '2 seconds', 2000, x.started_at, x.started_at
-      from (select g, 1 + (g * 7919) % (select count(*) from bench.wf)::int as wf_n,
+      from (select g, 1 + ((g::bigint * 7919) % (select count(*) from bench.wf))::int as wf_n,
                    now() - interval '400 days' - random() * interval '30 days' as started_at
               from generate_series(1, $1::int) g) x
       join bench.wf w on w.n = x.wf_n`, [count, Date.now().toString(36)])]));
