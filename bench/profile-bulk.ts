@@ -13,9 +13,10 @@
  *
  *   deno run -A --config deno.json bench/profile-bulk.ts [--rows 20000]
  */
+import type { Tx } from "../shared/db.ts";
 import { actAsOwner, cancelRows } from "../shared/repository/bulk.ts";
 import { confirmDueWithoutTemporal } from "../shared/repository/stops.ts";
-import { connect, createUser, createWorkflow, startPostgres, type Tx } from "../tests/support/postgres.ts";
+import { connect, createUser, createWorkflow, startPostgres } from "../tests/support/postgres.ts";
 
 const rowsFlag = process.argv.indexOf("--rows");
 const rows = rowsFlag > 0 ? Number(process.argv[rowsFlag + 1]) : 20_000;
@@ -64,9 +65,9 @@ try {
   const ids = (await pg.adminSql`select id from public.workflow_executions where workflow_id = ${workflow} order by id`).map((r) => r.id as string);
   for (let i = 0; i < ids.length; i += 1000) {
     await sql.begin(async (tx) => {
-      await actAsOwner(tx as Tx, owner, { stopClaim: "tracker" });
+      await actAsOwner(tx as unknown as Tx, owner, { stopClaim: "tracker" });
       current = cancel;
-      await cancelRows(tx as Tx, ids.slice(i, i + 1000));
+      await cancelRows(tx as unknown as Tx, ids.slice(i, i + 1000));
       current = null;
     });
   }
@@ -77,7 +78,7 @@ try {
   for (;;) {
     const batch = await sql.begin(async (tx) => {
       current = confirm;
-      const done = await confirmDueWithoutTemporal(tx as Tx, 500);
+      const done = await confirmDueWithoutTemporal(tx as unknown as Tx, 500);
       current = null;
       return done;
     });
