@@ -22,7 +22,7 @@ export function machineInfo() {
 
 /**
  * Fixed work timed on this machine when a run starts (best of 3, ms), so runs on different
- * days or hosts compare: the same VM type has differed up to ~3x in CPU speed between hosts.
+ * days or hosts compare: hosts of the same VM type have differed several-fold for the same work.
  * `postgres`: PostgreSQL summing 10M generated integers (one backend, no I/O); `v8`: 20M steps
  * of an integer hash in the bench process.
  */
