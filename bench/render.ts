@@ -207,7 +207,8 @@ function renderSize(r: SizeResult): string {
   out.push("");
   out.push(`\`${r.command}\`, started ${r.startedAt}${r.durationMs ? `, took ${(r.durationMs / 60000).toFixed(1)} min` : ""}.` +
     (r.failures?.length ? ` **Failed scenarios:** ${r.failures.map((f: { scenario: string; error: string }) => `${f.scenario} (${f.error})`).join("; ")}.` : "") +
-    (r.options?.skip?.length ? ` **Not measured at this size** (\`--skip\`): ${r.options.skip.join(", ")}; see the other sizes.` : ""));
+    (r.options?.skip?.length ? ` **Not measured at this size** (\`--skip\`): ${r.options.skip.join(", ")}; see the other sizes.` : "") +
+    (r.durationMs ? "" : " **Incomplete**: the run was stopped before its end; a scenario without a section below did not run."));
   out.push("");
   if (r.seed) {
     const s = r.seed;
