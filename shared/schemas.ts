@@ -17,7 +17,7 @@
 import { z } from "zod";
 import { type FieldIssue, ValidationError } from "./errors.ts";
 import { executionStatuses } from "./status.ts";
-import { normalizeTags } from "./repository/executions.ts";
+import { metadataLimits, normalizeTags, tagLimits, tagRule } from "./execution-limits.ts";
 import type { Json } from "./types.ts";
 
 /** Any UUID-shaped id (Supabase user ids, gen_random_uuid()); not limited to one UUID version. */
@@ -172,12 +172,10 @@ const jsonValue = z.custom<Json>(() => true).superRefine((value, ctx) => {
 // public.execution_tags_are_valid, public.execution_metadata_is_valid)
 // ---------------------------------------------------------------------------------------------
 
-export const tagLimits = { maxTags: 10, pattern: /^[A-Za-z0-9_.:/-]{1,64}$/ } as const;
-export const metadataLimits = { maxKeys: 16, keyPattern: /^[A-Za-z0-9_-]{1,64}$/, maxStringLength: 256, maxBytes: 4096 } as const;
+export { metadataLimits, tagLimits, tagRule };
 
-const tag = z.string().regex(tagLimits.pattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : / -");
+const tag = z.string().regex(tagLimits.pattern, `must be ${tagRule}`);
 const metadataKey = z.string().regex(metadataLimits.keyPattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ -");
-
 
 const tagSet = z.array(tag).max(100, "at most 100 entries")
   .transform(normalizeTags)

@@ -27,6 +27,10 @@ export class ApiError extends Error {
 export interface RunFilter {
   status?: ExecutionStatus[];
   workflowId?: string;
+  /** Runs with all of these tags. */
+  tags?: string[];
+  /** The retries of this run. */
+  retryOf?: string;
   startedAfter?: string;
   startedBefore?: string;
 }
@@ -34,10 +38,12 @@ export interface RunFilter {
 export interface Api {
   listRuns(filter: RunFilter, options: { limit: number; cursor?: string | null }): Promise<Page<Run>>;
   getRun(id: string): Promise<Run>;
-  stats(filter: Omit<RunFilter, "status">): Promise<Stats>;
+  stats(filter: Omit<RunFilter, "status" | "retryOf">): Promise<Stats>;
   /** The time series (per UTC hour or day, empty buckets zero-filled), from the same rollups as the stats. */
   series(filter: SeriesFilter): Promise<Series>;
   cancelRun(id: string): Promise<Run>;
+  /** A new run with the same input, linked to this one; the same key again answers the same retry. */
+  retryRun(id: string, idempotencyKey: string): Promise<Run>;
   deleteRun(id: string): Promise<void>;
   /** The caller's workflows, or null when this deployment has no `workflows` function. */
   listWorkflows(): Promise<WorkflowSummary[] | null>;
@@ -88,6 +94,8 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
       call(`/executions-list${query({
         status: filter.status?.length ? filter.status.join(",") : undefined,
         workflowId: filter.workflowId,
+        tag: filter.tags?.join(","),
+        retryOf: filter.retryOf,
         startedAfter: filter.startedAfter,
         startedBefore: filter.startedBefore,
         limit: String(limit),
@@ -95,11 +103,12 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
       })}`),
     getRun: (id) => call(`/executions-list/${encodeURIComponent(id)}`),
     stats: (filter) =>
-      call(`/executions-stats${query({ workflowId: filter.workflowId, startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
+      call(`/executions-stats${query({ workflowId: filter.workflowId, tag: filter.tags?.join(","), startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
     async series(filter) {
       const series = await call<Series>(`/executions-stats${query({
         bucket: filter.bucket,
         workflowId: filter.workflowId,
+        tag: filter.tags?.join(","),
         startedAfter: filter.startedAfter,
         startedBefore: filter.startedBefore,
       })}`);
@@ -108,6 +117,8 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
       return series;
     },
     cancelRun: (id) => call(`/executions-update`, { method: "POST", json: { id, status: "cancelled" } }),
+    retryRun: (id, idempotencyKey) =>
+      call(`/executions-retry/${encodeURIComponent(id)}`, { method: "POST", headers: { "idempotency-key": idempotencyKey } }),
     deleteRun: (id) => call(`/executions-update/${encodeURIComponent(id)}`, { method: "DELETE" }),
     async listWorkflows() {
       const workflows: WorkflowSummary[] = [];

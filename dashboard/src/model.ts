@@ -3,6 +3,7 @@
  * pages and polls (keyset order, never a row twice or a gap), and what counts as stuck.
  */
 import { executionStatuses, type ExecutionStatus, isLive } from "../../shared/status.ts";
+import { normalizeTags, tagLimits, tagRule } from "../../shared/execution-limits.ts";
 import type { Run, RunFilter, SeriesFilter } from "./api.ts";
 
 export { executionStatuses, isLive };
@@ -20,13 +21,32 @@ export const rangePresets: { value: RangePreset; label: string; ms?: number }[] 
 export interface Filters {
   status: ExecutionStatus[];
   workflowId: string | null;
+  /** Runs with all of these tags (sorted, as the API stores them). */
+  tags: string[];
   range: RangePreset;
   /** ISO 8601 instants (custom range): from inclusive, to exclusive, as the API takes them. */
   from: string | null;
   to: string | null;
 }
 
-export const emptyFilters: Filters = { status: [], workflowId: null, range: "all", from: null, to: null };
+export const emptyFilters: Filters = { status: [], workflowId: null, tags: [], range: "all", from: null, to: null };
+
+/**
+ * Tags typed into the filter (separated by commas or spaces): the tags, or what is wrong with
+ * them in words (the API would answer 400, so the filter is not applied).
+ */
+export function parseTagInput(text: string): { tags: string[] } | { error: string } {
+  const tags = normalizeTags(text.split(/[\s,]+/).filter(Boolean));
+  const invalid = tags.find((t) => !tagLimits.pattern.test(t));
+  if (invalid !== undefined) return { error: `"${invalid}" is not a tag: a tag is ${tagRule}` };
+  if (tags.length > tagLimits.maxTags) return { error: `at most ${tagLimits.maxTags} tags` };
+  return { tags };
+}
+
+/** The filters with this tag added (a click on a run's tag). */
+export function withTag(filters: Filters, tag: string): Filters {
+  return filters.tags.includes(tag) || filters.tags.length >= tagLimits.maxTags ? filters : { ...filters, tags: normalizeTags([...filters.tags, tag]) };
+}
 
 export function parseFilters(params: URLSearchParams): Filters {
   const status = (params.get("status") ?? "").split(",").filter((s): s is ExecutionStatus => (executionStatuses as readonly string[]).includes(s));
@@ -35,13 +55,15 @@ export function parseFilters(params: URLSearchParams): Filters {
     const value = params.get(key);
     return value && !Number.isNaN(Date.parse(value)) ? new Date(value).toISOString() : null;
   };
-  return { status, workflowId: params.get("workflow") || null, range, from: instant("from"), to: instant("to") };
+  const tags = parseTagInput(params.get("tag") ?? "");
+  return { status, workflowId: params.get("workflow") || null, tags: "tags" in tags ? tags.tags : [], range, from: instant("from"), to: instant("to") };
 }
 
 export function filtersToParams(filters: Filters): URLSearchParams {
   const params = new URLSearchParams();
   if (filters.status.length) params.set("status", filters.status.join(","));
   if (filters.workflowId) params.set("workflow", filters.workflowId);
+  if (filters.tags.length) params.set("tag", filters.tags.join(","));
   if (filters.range !== "all") params.set("range", filters.range);
   if (filters.range === "custom") {
     if (filters.from) params.set("from", filters.from);
@@ -58,6 +80,7 @@ export function apiFilter(filters: Filters, now = Date.now()): RunFilter {
   return {
     status: filters.status.length ? filters.status : undefined,
     workflowId: filters.workflowId ?? undefined,
+    tags: filters.tags.length ? filters.tags : undefined,
     startedAfter,
     startedBefore,
   };
@@ -88,9 +111,9 @@ export interface SeriesQuery {
  * Without a start (All time, or a custom range without From) the last 30 days, per day.
  */
 export function seriesQuery(filters: Filters, now = Date.now()): SeriesQuery {
-  const { workflowId, startedAfter, startedBefore } = apiFilter(filters, now);
+  const { workflowId, tags, startedAfter, startedBefore } = apiFilter(filters, now);
   if (!startedAfter) {
-    return { filter: { bucket: "day", workflowId, startedBefore }, covers: startedBefore ? "the 30 days before the end of the range" : "the last 30 days", clipped: false };
+    return { filter: { bucket: "day", workflowId, tags, startedBefore }, covers: startedBefore ? "the 30 days before the end of the range" : "the last 30 days", clipped: false };
   }
   const before = startedBefore ? Date.parse(startedBefore) : now;
   const after = Date.parse(startedAfter);
@@ -105,7 +128,7 @@ export function seriesQuery(filters: Filters, now = Date.now()): SeriesQuery {
       from = new Date(earliest).toISOString();
     }
   }
-  return { filter: { bucket, workflowId, startedAfter: from, startedBefore }, covers: clipped ? `the last ${MAX_BUCKETS} days of the range` : null, clipped };
+  return { filter: { bucket, workflowId, tags, startedAfter: from, startedBefore }, covers: clipped ? `the last ${MAX_BUCKETS} days of the range` : null, clipped };
 }
 
 /** A bucket's span in words, UTC: "1 Dec 08:00–09:00 UTC", or "1 Dec 2026 (UTC)". */

@@ -1,20 +1,25 @@
 /**
  * One run: status with a timeline, input and output as formatted JSON, the error message, the
- * Temporal ids (linked to the Temporal Web UI when configured), and the actions the API allows:
- * cancel (live runs) and delete, each confirmed first; a refusal shows the API's own message.
- * Re-read every pollIntervalMs, so a status change shows without reloading.
+ * Temporal ids (linked to the Temporal Web UI when configured), tags, metadata, the run it
+ * retries and its own retries, and the actions the API allows: cancel (live runs), retry and
+ * delete, each confirmed first; a refusal shows the API's own message. Re-read every
+ * pollIntervalMs, so a status change shows without reloading.
  */
 import { useState } from "preact/hooks";
 import { type Api, ApiError, type Run } from "./api.ts";
 import type { AppConfig } from "./config.ts";
-import { formatDuration, formatTime, isLive, runDuration, stuckLabel, stuckState } from "./model.ts";
-import { ConfirmDialog, ErrorNote, StatusBadge, usePolling } from "./ui.tsx";
+import { formatDuration, formatRelative, formatTime, isLive, runDuration, stuckLabel, stuckState } from "./model.ts";
+import { ConfirmDialog, ErrorNote, StatusBadge, TagList, usePolling } from "./ui.tsx";
 
-type Action = "cancel" | "delete";
+type Action = "cancel" | "retry" | "delete";
+
+/** How many of a run's retries the page lists (newest first). */
+const RETRIES_SHOWN = 10;
 
 export function RunPage(props: { api: Api; id: string; config: AppConfig; backHref: string; onDeleted: (message: string) => void }) {
   const { api, id } = props;
   const [run, setRun] = useState<Run | null>(null);
+  const [retries, setRetries] = useState<{ rows: Run[]; more: boolean } | null>(null);
   const [missing, setMissing] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<Action | null>(null);
@@ -23,7 +28,9 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
 
   usePolling(async () => {
     try {
-      setRun(await api.getRun(id));
+      const [found, page] = await Promise.all([api.getRun(id), api.listRuns({ retryOf: id }, { limit: RETRIES_SHOWN }).catch(() => null)]);
+      setRun(found);
+      if (page) setRetries({ rows: page.data, more: page.nextCursor !== null });
       setMissing(false);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) setMissing(true);
@@ -32,11 +39,18 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
     }
   }, props.config.pollIntervalMs, [id, api], !missing);
 
+  // One key per confirmation: a click that is retried (or doubled) makes one retry, not two.
+  const [retryKey, setRetryKey] = useState(() => crypto.randomUUID());
+
   async function act(action: Action) {
     setBusy(true);
     setError(null);
     try {
-      if (action === "cancel") {
+      if (action === "retry") {
+        const retry = await api.retryRun(id, retryKey);
+        setRetryKey(crypto.randomUUID());
+        location.hash = `#/runs/${retry.id}`;
+      } else if (action === "cancel") {
         const updated = await api.cancelRun(id);
         setRun(updated);
         setNotice(updated.status === "cancelled" ? "Cancelled." : `Cancel requested: the run is ${updated.status} until Temporal confirms the stop.`);
@@ -45,7 +59,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         props.onDeleted("The run was deleted.");
       }
     } catch (e) {
-      setError(`${action === "cancel" ? "Cancel" : "Delete"} refused: ${(e as Error).message}`);
+      setError(`${actionLabels[action]} refused: ${(e as Error).message}`);
     } finally {
       setBusy(false);
       setConfirm(null);
@@ -86,6 +100,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         <h1 id="run-title">{run.workflow?.name ?? run.workflowId} <StatusBadge status={run.status} /></h1>
         <div class="actions">
           {live && <button type="button" class="secondary" onClick={() => setConfirm("cancel")}>Cancel run</button>}
+          <button type="button" class="secondary" onClick={() => setConfirm("retry")}>Retry</button>
           <button type="button" class="danger" onClick={() => setConfirm("delete")}>Delete</button>
         </div>
       </div>
@@ -124,9 +139,28 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         <dt>Temporal run id</dt><dd class="mono">{run.temporalRunId ?? "–"}</dd>
         {"temporalLink" in run && run.temporalLink && <><dt>Tracked as</dt><dd>{run.temporalLink}</dd></>}
         <dt>Activities executed</dt><dd>{run.activitiesExecuted}</dd>
+        {run.retryOf && <><dt>Retry of</dt><dd class="mono"><a href={`#/runs/${run.retryOf}`}>{run.retryOf}</a></dd></>}
+        <dt>Tags</dt><dd data-field="tags">{run.tags?.length ? <TagList tags={run.tags} /> : "–"}</dd>
+        <dt>Metadata</dt><dd data-field="metadata">{run.metadata && Object.keys(run.metadata).length ? <MetadataList metadata={run.metadata} /> : "–"}</dd>
         <dt>Last updated</dt><dd><time dateTime={run.updatedAt}>{formatTime(run.updatedAt)}</time></dd>
       </dl>
       {!temporalUrl && run.temporalWorkflowId && <p class="muted small">To link to the Temporal Web UI, set temporalUiUrl in config.json (TEMPORAL_UI_URL for npm start).</p>}
+
+      {retries && retries.rows.length > 0 && (
+        <>
+          <h2>Retries</h2>
+          <ul class="retries" data-field="retries">
+            {retries.rows.map((r) => (
+              <li key={r.id}>
+                <StatusBadge status={r.status} />
+                <a class="mono" href={`#/runs/${r.id}`}>{r.id}</a>
+                <time class="muted" dateTime={r.startedAt} title={formatTime(r.startedAt)}>{formatRelative(r.startedAt, now)}</time>
+              </li>
+            ))}
+          </ul>
+          {retries.more && <p class="muted small">The {RETRIES_SHOWN} newest are shown.</p>}
+        </>
+      )}
 
       <div class="json-pair">
         <div>
@@ -150,6 +184,16 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         <p>The run is marked cancelled{run.temporalWorkflowId ? " and its Temporal workflow is cancelled too" : ""}. This cannot be undone.</p>
       </ConfirmDialog>
       <ConfirmDialog
+        open={confirm === "retry"}
+        title="Retry this run?"
+        confirmLabel="Retry"
+        busy={busy}
+        onConfirm={() => act("retry")}
+        onClose={() => !busy && setConfirm(null)}
+      >
+        <p>A new run of {run.workflow?.name ?? "this workflow"} starts in Temporal with the same input, tags and metadata, linked to this one. This run stays as it is.</p>
+      </ConfirmDialog>
+      <ConfirmDialog
         open={confirm === "delete"}
         title="Delete this run?"
         confirmLabel="Delete"
@@ -161,6 +205,19 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
         <p>The record is removed for good{live ? "; a live Temporal run is terminated" : ""}.</p>
       </ConfirmDialog>
     </section>
+  );
+}
+
+const actionLabels: Record<Action, string> = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
+
+/** Metadata as key = value pairs, by key (jsonb keeps its own order: shortest key first). */
+function MetadataList({ metadata }: { metadata: Record<string, unknown> }) {
+  return (
+    <ul class="metadata">
+      {Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => (
+        <li key={key}><span class="mono">{key}</span> = <span class="mono">{JSON.stringify(value)}</span></li>
+      ))}
+    </ul>
   );
 }
 

@@ -25,8 +25,9 @@ import {
   statusLabels,
   stuckLabel,
   stuckState,
+  withTag,
 } from "./model.ts";
-import { ErrorNote, FilterBar, LiveIndicator, StatusBadge, usePolling } from "./ui.tsx";
+import { ErrorNote, FilterBar, LiveIndicator, StatusBadge, TagList, usePolling } from "./ui.tsx";
 
 export const PAGE_SIZE = 25;
 
@@ -152,7 +153,7 @@ export function RunsPage(props: {
             </tr>
           </thead>
           <tbody>
-            {current.rows.map((run) => <RunRow key={run.id} run={run} now={now} />)}
+            {current.rows.map((run) => <RunRow key={run.id} run={run} now={now} onTag={(tag) => props.onFilters(withTag(filters, tag))} />)}
           </tbody>
         </table>
       )}
@@ -173,7 +174,7 @@ export function RunsPage(props: {
   );
 }
 
-function RunRow({ run, now }: { run: Run; now: number }) {
+function RunRow({ run, now, onTag }: { run: Run; now: number; onTag: (tag: string) => void }) {
   const stuck = stuckState(run, now);
   return (
     <tr class={stuck ? "stuck" : undefined} data-run-id={run.id} data-status={run.status}>
@@ -186,6 +187,7 @@ function RunRow({ run, now }: { run: Run; now: number }) {
       <td data-label="Workflow">
         <a class="run-link" href={`#/runs/${run.id}`}>{run.workflow?.name ?? run.workflowId}</a>
         {stuck && <span class="visually-hidden">: {stuckLabel(stuck, now)}</span>}
+        <TagList tags={run.tags ?? []} onTag={onTag} />
       </td>
       <td data-label="Started"><time dateTime={run.startedAt} title={formatTime(run.startedAt)}>{formatRelative(run.startedAt, now)}</time></td>
       <td data-label="Duration">{formatDuration(runDuration(run, now))}</td>

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { WorkflowSummary } from "./api.ts";
-import { type ExecutionStatus, type Filters, fromLocalInput, rangePresets, statusLabels, toLocalInput } from "./model.ts";
+import { type ExecutionStatus, type Filters, fromLocalInput, parseTagInput, rangePresets, statusLabels, toLocalInput } from "./model.ts";
 
 export function StatusBadge({ status }: { status: ExecutionStatus }) {
   return <span class={`badge status-${status}`} data-status={status}>{statusLabels[status]}</span>;
@@ -81,6 +81,7 @@ export function FilterBar(props: {
           {rangePresets.map((p) => <option key={p.value} value={p.value}>{p.label}</option>)}
         </select>
       </label>
+      <TagFilter tags={filters.tags} onChange={(tags) => onChange({ ...filters, tags })} />
       {filters.range === "custom" && (
         <>
           <label>
@@ -104,6 +105,60 @@ export function FilterBar(props: {
         </>
       )}
     </form>
+  );
+}
+
+/**
+ * Tags to filter by, typed with commas or spaces between them: applied when the field is
+ * committed (Enter, or leaving it); a tag the API would refuse is named and nothing applied.
+ */
+function TagFilter({ tags, onChange }: { tags: string[]; onChange: (tags: string[]) => void }) {
+  const [text, setText] = useState(tags.join(", "));
+  const [error, setError] = useState<string | null>(null);
+  const errorId = useId();
+  // The URL (a tag clicked on a run, back and forward) changes the tags from outside.
+  useEffect(() => {
+    setText(tags.join(", "));
+    setError(null);
+  }, [tags.join(",")]);
+  const commit = (value: string) => {
+    const parsed = parseTagInput(value);
+    if ("error" in parsed) return setError(parsed.error);
+    setError(null);
+    if (parsed.tags.join(",") !== tags.join(",")) onChange(parsed.tags);
+    else setText(parsed.tags.join(", "));
+  };
+  return (
+    <label>
+      <span>Tags (all of)</span>
+      <input
+        type="text"
+        name="tags"
+        value={text}
+        placeholder="billing, eu"
+        spellcheck={false}
+        autocomplete="off"
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? errorId : undefined}
+        onInput={(e) => setText((e.currentTarget as HTMLInputElement).value)}
+        onChange={(e) => commit((e.currentTarget as HTMLInputElement).value)}
+      />
+      {error && <small id={errorId} class="field-error" role="alert">{error}</small>}
+    </label>
+  );
+}
+
+/** A run's tags; each one a button that filters the runs by it. */
+export function TagList({ tags, onTag }: { tags: string[]; onTag?: (tag: string) => void }) {
+  if (!tags.length) return null;
+  return (
+    <ul class="tags" aria-label="Tags">
+      {tags.map((tag) => (
+        <li key={tag}>
+          {onTag ? <button type="button" class="tag" title={`Show only runs tagged ${tag}`} onClick={() => onTag(tag)}>{tag}</button> : <a class="tag" href={`#/?tag=${encodeURIComponent(tag)}`}>{tag}</a>}
+        </li>
+      ))}
+    </ul>
   );
 }
 

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { executionStatuses } from "../status.ts";
-import { metadataLimits, tagLimits } from "../schemas.ts";
+import { metadataLimits, tagLimits, tagRule } from "../execution-limits.ts";
 
 /** At most this many executions per bulk action (a request matching more is a 400 `too_many_matches`). */
 export const maxBulkMatches = 100_000;
@@ -24,7 +24,7 @@ export const bulkFilterSchema = z.strictObject({
   workflowId: id.optional(),
   startedAfter: timestamp.optional().meta({ description: "Inclusive." }),
   startedBefore: timestamp.optional().meta({ description: "Exclusive." }),
-  tags: z.array(z.string().regex(tagLimits.pattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : / -"))
+  tags: z.array(z.string().regex(tagLimits.pattern, `must be ${tagRule}`))
     .min(1, "name at least one tag").max(tagLimits.maxTags)
     .transform((tags) => [...new Set(tags)].sort(byCodeUnit)).optional().meta({ description: "Rows that have every one of these tags." }),
   metadata: z.record(

@@ -5,6 +5,7 @@
  */
 import type { Tx } from "../db.ts";
 import { dispatchLeaseSql } from "./dispatches.ts";
+import { normalizeTags } from "../execution-limits.ts";
 import type { CursorPosition, ListOrder } from "../cursor.ts";
 import type { ExecutionStatus } from "../status.ts";
 import type { ExecutionFilter, ExecutionMetadata, ExecutionRef, ExecutionWithWorkflow, Json, UpdateExecutionInput } from "../types.ts";
@@ -76,9 +77,6 @@ function textArray(value: unknown): string[] {
  * arrays): every element quoted, `"` and `\` escaped, so any string is safe.
  */
 export const textArrayLiteral = (values: readonly string[]) => `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(",")}}`;
-
-/** Tags as the database stores them: a set, sorted by code unit (= byte order for the allowed characters). */
-export const normalizeTags = (tags: readonly string[]) => [...new Set(tags)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
 /** Maps a selected row to the API's execution; total over any value the database can hold. */
 export function toExecutionRow(row: Row): ExecutionRow {

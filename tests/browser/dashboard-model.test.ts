@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Run } from "../../dashboard/src/api.ts";
-import { apiFilter, appendPage, mergeWindow, parseFilters, pollLimit, type RunsList, stuckState } from "../../dashboard/src/model.ts";
+import { apiFilter, appendPage, emptyFilters, filtersToParams, mergeWindow, parseFilters, parseTagInput, pollLimit, type RunsList, seriesQuery, stuckState, withTag } from "../../dashboard/src/model.ts";
 
 let clock = Date.parse("2026-12-01T08:00:00Z");
 function run(overrides: Partial<Run> = {}): Run {
@@ -177,6 +177,26 @@ describe("dashboard list model", () => {
     expect(apiFilter(parseFilters(new URLSearchParams("range=custom&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")), now)).toMatchObject({
       startedAfter: "2026-11-01T00:00:00.000Z", startedBefore: "2026-11-02T00:00:00.000Z",
     });
+  });
+
+  it("tags: typed with commas or spaces, stored form (sorted, no duplicates), kept in the URL, refused as the API would", () => {
+    expect(parseTagInput(" eu, billing  eu,")).toEqual({ tags: ["billing", "eu"] });
+    expect(parseTagInput("")).toEqual({ tags: [] });
+    expect(parseTagInput("ok bad!tag")).toEqual({ error: expect.stringMatching(/^"bad!tag" is not a tag/) });
+    expect(parseTagInput("x".repeat(65))).toHaveProperty("error");
+    expect(parseTagInput(Array.from({ length: 11 }, (_, i) => `t${i}`).join(","))).toEqual({ error: "at most 10 tags" });
+
+    const filters = withTag(withTag(emptyFilters, "eu"), "billing");
+    expect(filters.tags).toEqual(["billing", "eu"]);
+    expect(withTag(filters, "eu")).toBe(filters); // already there: the same filters
+    expect(filtersToParams(filters).toString()).toBe("tag=billing%2Ceu");
+    expect(parseFilters(filtersToParams(filters))).toEqual(filters);
+    expect(parseFilters(new URLSearchParams("tag=eu,no%20spaces!")).tags).toEqual([]); // a hand-edited bad URL filters nothing
+    const now = Date.parse("2026-12-01T10:00:00Z");
+    expect(apiFilter(filters, now).tags).toEqual(["billing", "eu"]);
+    expect(apiFilter(emptyFilters, now).tags).toBeUndefined();
+    expect(seriesQuery({ ...filters, range: "24h" }, now).filter).toMatchObject({ bucket: "hour", tags: ["billing", "eu"] });
+    expect(seriesQuery(filters, now).filter).toMatchObject({ bucket: "day", tags: ["billing", "eu"] });
   });
 
   it("stuck: live past the deadline, or a stop requested and not confirmed; never a finished run", () => {

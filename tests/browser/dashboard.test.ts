@@ -103,11 +103,17 @@ type RunRow = { id: string; temporalWorkflowId: string; status: string };
 /** A run as an app records it (running), then moved to `status` when given. */
 async function createRun(
   user: TestUser,
-  options: { workflow?: number; status?: string; input?: unknown; errorMessage?: string; timeoutSeconds?: number; temporalWorkflowId?: string } = {},
+  options: {
+    workflow?: number; status?: string; input?: unknown; errorMessage?: string; timeoutSeconds?: number; temporalWorkflowId?: string;
+    tags?: string[]; metadata?: Record<string, string | number | boolean>;
+  } = {},
 ): Promise<RunRow> {
   const temporalWorkflowId = options.temporalWorkflowId ?? `t-${randomUUID()}`;
   const created = await api<RunRow>(user.token, "executions-create", {
-    body: { workflowId: user.workflows[options.workflow ?? 0], temporalWorkflowId, input: options.input ?? { n: 1 }, timeoutSeconds: options.timeoutSeconds },
+    body: {
+      workflowId: user.workflows[options.workflow ?? 0], temporalWorkflowId, input: options.input ?? { n: 1 }, timeoutSeconds: options.timeoutSeconds,
+      tags: options.tags, metadata: options.metadata,
+    },
   });
   expect(created.status).toBe(201);
   if (options.status) await setStatus(user, created.body.id, options.status, options.errorMessage);
@@ -528,6 +534,110 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     await page.getByText("The run was deleted.").waitFor();
     expect((await api(user.token, `executions-list/${run.id}`)).status).toBe(404);
     expect(await rowIds(page)).toEqual([]);
+  });
+
+  it("shows a run's tags and filters by them, clicked or typed (kept in the URL); a bad tag is named and applies nothing", async () => {
+    const user = await newUser(["tagged"]);
+    const both = await createRun(user, { tags: ["eu", "billing"], metadata: { orderId: "1234", amount: 42.5, priority: true } });
+    const eu = await createRun(user, { tags: ["eu"], status: "failed", errorMessage: "card declined" });
+    const plain = await createRun(user);
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id, eu.id, plain.id]));
+    const rowTags = (id: string) => page.locator(`tr[data-run-id="${id}"] .tag`).allTextContents();
+    expect(await rowTags(both.id)).toEqual(["billing", "eu"]); // as stored: sorted
+    expect(await rowTags(plain.id)).toEqual([]);
+
+    // A click on a run's tag filters by it: the list, the chips' counts and the URL.
+    await page.locator(`tr[data-run-id="${both.id}"]`).getByRole("button", { name: "eu", exact: true }).click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id, eu.id]));
+    await eventually(() => chipCount(page, "total"), (n) => n === 2);
+    expect(await chipCount(page, "failed")).toBe(1);
+    expect(new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("tag")).toBe("eu");
+    const field = page.locator("input[name=tags]");
+    expect(await field.inputValue()).toBe("eu");
+
+    // Typed, with a space between: runs with all of them.
+    await field.fill("eu billing");
+    await field.press("Enter");
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id]));
+    expect(new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("tag")).toBe("billing,eu");
+    expect(await field.inputValue()).toBe("billing, eu");
+
+    // A tag the API would refuse is named; the filter (and the URL) stay as they were.
+    const before = page.url();
+    await field.fill("eu, not ok!");
+    await field.press("Enter");
+    await page.getByRole("alert").getByText(/"ok!" is not a tag/).waitFor();
+    expect(await field.getAttribute("aria-invalid")).toBe("true");
+    expect(page.url()).toBe(before);
+    expect(await rowIds(page)).toEqual([both.id]);
+
+    // The numbers keep the filter.
+    await page.getByRole("link", { name: "All numbers" }).click();
+    await eventually(() => page.locator("[data-stat=total]").textContent(), (t) => t === "1");
+
+    // Cleared: every run again.
+    await page.goto(`${server.url}/#/?tag=billing`);
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id]));
+    await field.fill("");
+    await field.press("Enter");
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id, eu.id, plain.id]));
+
+    // One run: its tags (links that filter the runs) and metadata.
+    await page.goto(`${server.url}/#/runs/${both.id}`);
+    await page.getByRole("heading", { name: "Timeline" }).waitFor();
+    expect(await page.locator("[data-field=tags] .tag").allTextContents()).toEqual(["billing", "eu"]);
+    expect(await page.locator("[data-field=metadata] li").allTextContents()).toEqual(["amount = 42.5", 'orderId = "1234"', "priority = true"]);
+    await page.locator("[data-field=tags]").getByRole("link", { name: "billing" }).click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id]));
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+  });
+
+  it("retries a run after asking: opens the new run, linked both ways; a run the tracker cannot start is refused with the API's message", async () => {
+    const id = await createUser(sql);
+    const suffix = id.slice(0, 4);
+    // Only a workflow naming a registered Temporal type and queue can be retried (the tracker starts it).
+    const startable = await createWorkflow(sql, id, { name: `greet-${suffix}`, temporalWorkflowType: "greet", taskQueue: "dashboard-tests" });
+    const reportedOnly = await createWorkflow(sql, id, { name: `external-${suffix}` });
+    const user: TestUser = { id, token: await userToken(id), workflows: [startable, reportedOnly] };
+    const original = await createRun(user, { status: "failed", errorMessage: "timeout talking to the mail server", input: { to: "ada@example.com" }, tags: ["mail"] });
+
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/runs/${original.id}`);
+    await page.getByRole("button", { name: "Retry" }).click();
+    const dialog = page.getByRole("dialog", { name: "Retry this run?" });
+    await dialog.getByRole("button", { name: "Keep it" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    const retriesOf = async () => (await api<{ data: (RunRow & { retryOf: string; input: unknown; tags: string[] })[] }>(user.token, `executions-list?retryOf=${original.id}`)).body.data;
+    expect(await retriesOf()).toEqual([]);
+
+    await page.getByRole("button", { name: "Retry" }).click();
+    await dialog.getByRole("button", { name: "Retry" }).click();
+    // The new run opens: pending (this Temporal refuses the start, so the sweeper would start it), a retry of the original.
+    await eventually(() => Promise.resolve(new URL(page.url()).hash), (hash) => hash.startsWith("#/runs/") && !hash.endsWith(original.id));
+    const retryId = new URL(page.url()).hash.slice("#/runs/".length);
+    await page.locator("h1 [data-status=pending]").waitFor();
+    const [retry] = await retriesOf();
+    expect(retry).toMatchObject({ id: retryId, retryOf: original.id, input: { to: "ada@example.com" }, tags: ["mail"], status: "pending" });
+    expect(await retriesOf()).toHaveLength(1);
+    await page.locator(".details").getByRole("link", { name: original.id }).click();
+    // The original lists its retry.
+    await page.locator(`[data-field=retries] a[href="#/runs/${retryId}"]`).waitFor();
+    expect(await page.locator("[data-field=retries] li").count()).toBe(1);
+
+    // A run of a workflow without a Temporal type: the API's refusal, and no retry.
+    const external = await createRun(user, { workflow: 1, status: "failed", errorMessage: "x" });
+    await page.goto(`${server.url}/#/runs/${external.id}`);
+    await page.getByRole("button", { name: "Retry" }).click();
+    await dialog.getByRole("button", { name: "Retry" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/^Retry refused: .*Temporal.*Dismiss$/i);
+    expect(new URL(page.url()).hash).toBe(`#/runs/${external.id}`);
+    expect((await api<{ data: unknown[] }>(user.token, `executions-list?retryOf=${external.id}`)).body.data).toEqual([]);
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
   });
 
   it("marks stuck runs at a glance: running past their timeout", async () => {
