@@ -4,6 +4,7 @@
  */
 import type { ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, StatsSeriesFilter } from "../../shared/types.ts";
 import type { ExecutionStatus } from "../../shared/status.ts";
+import type { components } from "../../shared/client/api-types.ts";
 
 export type Run = ExecutionWithWorkflow;
 export type Stats = ExecutionStats;
@@ -13,6 +14,13 @@ export interface Page<T> {
   data: T[];
   nextCursor: string | null;
 }
+/** A bulk action (cancel, retry or delete of every run matching a filter) and its progress. */
+export type BulkAction = components["schemas"]["BulkAction"];
+export type BulkKind = BulkAction["action"];
+export type BulkFilter = BulkAction["filter"];
+/** How many runs a bulk action would act on (exact up to `limit`; limit + 1 means more). */
+export type BulkDryRun = components["schemas"]["BulkDryRun"];
+
 export interface WorkflowSummary {
   id: string;
   name: string;
@@ -45,6 +53,10 @@ export interface Api {
   /** A new run with the same input, linked to this one; the same key again answers the same retry. */
   retryRun(id: string, idempotencyKey: string): Promise<Run>;
   deleteRun(id: string): Promise<void>;
+  bulkDryRun(action: BulkKind, filter: BulkFilter): Promise<BulkDryRun>;
+  /** Starts the action (202); the same requestId again answers the same action and does the work once. */
+  startBulk(action: BulkKind, filter: BulkFilter, requestId: string): Promise<BulkAction>;
+  getBulk(id: string): Promise<BulkAction>;
   /** The caller's workflows, or null when this deployment has no `workflows` function. */
   listWorkflows(): Promise<WorkflowSummary[] | null>;
 }
@@ -120,6 +132,10 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
     retryRun: (id, idempotencyKey) =>
       call(`/executions-retry/${encodeURIComponent(id)}`, { method: "POST", headers: { "idempotency-key": idempotencyKey } }),
     deleteRun: (id) => call(`/executions-update/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    // A dry run needs a requestId too (the schema is the action's); it is never stored.
+    bulkDryRun: (action, filter) => call(`/executions-bulk`, { method: "POST", json: { action, filter, dryRun: true, requestId: crypto.randomUUID() } }),
+    startBulk: (action, filter, requestId) => call(`/executions-bulk`, { method: "POST", json: { action, filter, requestId } }),
+    getBulk: (id) => call(`/executions-bulk/${encodeURIComponent(id)}`),
     async listWorkflows() {
       const workflows: WorkflowSummary[] = [];
       let cursor: string | null = null;

@@ -124,6 +124,7 @@ function App({ config, auth, initial }: { config: AppConfig; auth: Auth; initial
           pollIntervalMs={config.pollIntervalMs}
           notice={notice}
           onDismissNotice={() => setNotice(null)}
+          canBulk={session.identity.role !== "service_role"}
         />
       )}
       {route.page === "numbers" && (

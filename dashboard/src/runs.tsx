@@ -3,7 +3,7 @@
  * URL, keyset "load more" with the API's nextCursor, and live updates by polling: every
  * pollIntervalMs the newest rows (as many as are shown plus a page, at most 100) and the stats
  * are read again and merged by id (model.ts mergeWindow), so new runs appear and statuses change
- * in place.
+ * in place. Bulk actions (bulk.tsx) act on every run matching the filters.
  */
 import { useMemo, useRef, useState } from "preact/hooks";
 import type { Api, Run, Stats, WorkflowSummary } from "./api.ts";
@@ -27,6 +27,7 @@ import {
   stuckState,
   withTag,
 } from "./model.ts";
+import { BulkActions } from "./bulk.tsx";
 import { ErrorNote, FilterBar, LiveIndicator, StatusBadge, TagList, usePolling } from "./ui.tsx";
 
 export const PAGE_SIZE = 25;
@@ -41,6 +42,8 @@ export function RunsPage(props: {
   pollIntervalMs: number;
   notice: string | null;
   onDismissNotice: () => void;
+  /** Bulk actions act for one owner: a user, not the service role (which would have to name one). */
+  canBulk: boolean;
 }) {
   const { api, filters } = props;
   const filterKey = filtersToParams(filters).toString();
@@ -135,6 +138,7 @@ export function RunsPage(props: {
           {" "}· <a href={`#/numbers?${filterKey}`}>All numbers</a>
         </p>
       )}
+      {props.canBulk && <BulkActions api={api} filter={() => apiFilter(filters)} pollIntervalMs={props.pollIntervalMs} />}
       <ErrorNote error={error} />
       {!current.loaded ? (
         <p class="muted">Loading runs…</p>

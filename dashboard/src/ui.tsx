@@ -169,6 +169,8 @@ export function ConfirmDialog(props: {
   confirmLabel: string;
   danger?: boolean;
   busy?: boolean;
+  /** Nothing to confirm (for example no run matches): only "Keep it" works. */
+  confirmDisabled?: boolean;
   onConfirm: () => void;
   onClose: () => void;
   children: ComponentChildren;
@@ -187,7 +189,7 @@ export function ConfirmDialog(props: {
       <div class="confirm-body">{props.children}</div>
       <div class="actions">
         <button type="button" class="secondary" onClick={props.onClose} autofocus>Keep it</button>
-        <button type="button" class={props.danger ? "danger" : "primary"} disabled={props.busy} onClick={props.onConfirm}>
+        <button type="button" class={props.danger ? "danger" : "primary"} disabled={props.busy || props.confirmDisabled} onClick={props.onConfirm}>
           {props.busy ? "Working…" : props.confirmLabel}
         </button>
       </div>

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { executionStatuses } from "../status.ts";
-import { metadataLimits, tagLimits, tagRule } from "../execution-limits.ts";
+import { metadataLimits, normalizeTags, tagLimits, tagRule } from "../execution-limits.ts";
 
 /** At most this many executions per bulk action (a request matching more is a 400 `too_many_matches`). */
 export const maxBulkMatches = 100_000;
@@ -15,7 +15,6 @@ const id = z.guid({ error: "must be a UUID" });
 const timestamp = z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone", abort: true })
   .refine((v) => /(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$/i.test(v), "the time zone offset must be within ±15:59")
   .refine((v) => !v.startsWith("0000"), "the year must be at least 0001");
-const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The list filter of a bulk action, as a JSON object (a list's `tag=a,b` is `tags: [a, b]`, its `metadata.k=v` is `metadata: {k: v}`). */
 export const bulkFilterSchema = z.strictObject({
@@ -26,7 +25,7 @@ export const bulkFilterSchema = z.strictObject({
   startedBefore: timestamp.optional().meta({ description: "Exclusive." }),
   tags: z.array(z.string().regex(tagLimits.pattern, `must be ${tagRule}`))
     .min(1, "name at least one tag").max(tagLimits.maxTags)
-    .transform((tags) => [...new Set(tags)].sort(byCodeUnit)).optional().meta({ description: "Rows that have every one of these tags." }),
+    .transform(normalizeTags).optional().meta({ description: "Rows that have every one of these tags." }),
   metadata: z.record(
     z.string().regex(metadataLimits.keyPattern, "must be 1 to 64 characters of A-Z a-z 0-9 _ -"),
     z.string().max(metadataLimits.maxStringLength),

@@ -640,6 +640,67 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     expect((page as Page & { errors: string[] }).errors).toEqual([]);
   });
 
+  it("cancels, then deletes, every run matching the filters: counted first, asked, progress until done; the service role gets no bulk actions", async () => {
+    const user = await newUser(["batch"]);
+    const tagged = [await createRun(user, { tags: ["nightly"] }), await createRun(user, { tags: ["nightly"] }), await createRun(user, { tags: ["nightly"] })];
+    const ended = await createRun(user, { tags: ["nightly"], status: "completed" });
+    const untouched = await createRun(user);
+    const statusOf = async (id: string) => (await api<RunRow>(user.token, `executions-list/${id}`)).body.status;
+
+    const page = await newPage();
+    await signInWithToken(page, user.token);
+    await page.goto(`${server.url}/#/?tag=nightly`);
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [...tagged, ended].map((r) => r.id)));
+
+    // The dry run's count is in the question; "Keep it" changes nothing.
+    await page.getByRole("button", { name: "Cancel matching…" }).click();
+    const cancelDialog = page.getByRole("dialog", { name: "Cancel 4 matching runs?" });
+    await cancelDialog.waitFor();
+    expect(await cancelDialog.locator("[data-field=bulk-explanation]").textContent()).toMatch(/already ended are skipped/);
+    await cancelDialog.getByRole("button", { name: "Keep it" }).click();
+    await cancelDialog.waitFor({ state: "hidden" });
+    for (const run of tagged) expect(await statusOf(run.id)).toBe("running");
+
+    await page.getByRole("button", { name: "Cancel matching…" }).click();
+    await cancelDialog.getByRole("button", { name: "Cancel", exact: true }).click();
+    const progress = page.locator("[data-bulk-status]");
+    await eventually(() => progress.getAttribute("data-bulk-status"), (s) => s === "done");
+    expect(await progress.locator("[data-bulk=done]").textContent()).toBe("3");
+    expect(await progress.locator("[data-bulk=skipped]").textContent()).toBe("1"); // the one that had ended
+    expect(await progress.locator("[data-bulk=failed]").textContent()).toBe("0");
+    for (const run of tagged) expect(await statusOf(run.id)).toBe("cancelled");
+    expect(await statusOf(ended.id)).toBe("completed");
+    expect(await statusOf(untouched.id)).toBe("running"); // not tagged: not matched
+    await eventually(() => Promise.all(tagged.map((r) => rowStatus(page, r.id))), (s) => s.every((x) => x === "cancelled"));
+    await progress.getByRole("button", { name: "Dismiss" }).click();
+    await progress.waitFor({ state: "hidden" });
+
+    // Delete, this time for the cancelled ones only (the status chip narrows the filter).
+    await page.locator(".chips button[data-status=cancelled]").click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, tagged.map((r) => r.id)));
+    await page.getByRole("button", { name: "Delete matching…" }).click();
+    const deleteDialog = page.getByRole("dialog", { name: "Delete 3 matching runs?" });
+    await deleteDialog.getByRole("button", { name: "Delete", exact: true }).click();
+    await eventually(() => progress.getAttribute("data-bulk-status"), (s) => s === "done");
+    expect(await progress.locator("[data-bulk=done]").textContent()).toBe("3");
+    await eventually(() => rowIds(page), (ids) => ids.length === 0);
+    for (const run of tagged) expect((await api(user.token, `executions-list/${run.id}`)).status).toBe(404);
+    expect(await statusOf(ended.id)).toBe("completed");
+
+    // Nothing matches now: the question says so and there is nothing to confirm.
+    await page.getByRole("button", { name: "Retry matching…" }).click();
+    const none = page.getByRole("dialog", { name: "No run matches these filters" });
+    await none.waitFor();
+    expect(await none.getByRole("button", { name: "Retry", exact: true }).isDisabled()).toBe(true);
+    await none.getByRole("button", { name: "Keep it" }).click();
+
+    const admin = await newPage();
+    await signInWithToken(admin, await serviceToken());
+    await admin.locator("table.runs tbody tr").first().waitFor();
+    expect(await admin.locator(".bulk-buttons").count()).toBe(0);
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+  });
+
   it("marks stuck runs at a glance: running past their timeout", async () => {
     const user = await newUser(["stuck"]);
     const overdue = await createRun(user, { timeoutSeconds: 1 });
