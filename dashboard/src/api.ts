@@ -21,6 +21,14 @@ export type BulkFilter = BulkAction["filter"];
 /** How many runs a bulk action would act on (exact up to `limit`; limit + 1 means more). */
 export type BulkDryRun = components["schemas"]["BulkDryRun"];
 
+/** A failure-alert endpoint (its secret is shown only at create and rotate), and one delivery of the log. */
+export type AlertEndpoint = components["schemas"]["AlertEndpoint"];
+export type AlertEndpointWithSecret = components["schemas"]["AlertEndpointWithSecret"];
+export type NewAlertEndpoint = components["schemas"]["CreateAlertEndpointRequest"];
+export type AlertEndpointPatch = components["schemas"]["UpdateAlertEndpointRequest"];
+export type AlertDelivery = components["schemas"]["AlertDelivery"];
+export type AlertStatus = AlertEndpoint["statuses"][number];
+
 export interface WorkflowSummary {
   id: string;
   name: string;
@@ -57,6 +65,13 @@ export interface Api {
   /** Starts the action (202); the same requestId again answers the same action and does the work once. */
   startBulk(action: BulkKind, filter: BulkFilter, requestId: string): Promise<BulkAction>;
   getBulk(id: string): Promise<BulkAction>;
+  listAlertEndpoints(): Promise<AlertEndpoint[]>;
+  createAlertEndpoint(endpoint: NewAlertEndpoint): Promise<AlertEndpointWithSecret>;
+  updateAlertEndpoint(id: string, patch: AlertEndpointPatch): Promise<AlertEndpoint>;
+  rotateAlertSecret(id: string): Promise<AlertEndpointWithSecret>;
+  deleteAlertEndpoint(id: string): Promise<void>;
+  /** The delivery log, newest first. */
+  listAlertDeliveries(filter: { status?: AlertDelivery["status"] }, options: { limit: number; cursor?: string | null }): Promise<Page<AlertDelivery>>;
   /** The caller's workflows, or null when this deployment has no `workflows` function. */
   listWorkflows(): Promise<WorkflowSummary[] | null>;
 }
@@ -136,6 +151,12 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
     bulkDryRun: (action, filter) => call(`/executions-bulk`, { method: "POST", json: { action, filter, dryRun: true, requestId: crypto.randomUUID() } }),
     startBulk: (action, filter, requestId) => call(`/executions-bulk`, { method: "POST", json: { action, filter, requestId } }),
     getBulk: (id) => call(`/executions-bulk/${encodeURIComponent(id)}`),
+    listAlertEndpoints: async () => (await call<{ data: AlertEndpoint[] }>(`/alerts/endpoints`)).data,
+    createAlertEndpoint: (endpoint) => call(`/alerts/endpoints`, { method: "POST", json: endpoint }),
+    updateAlertEndpoint: (id, patch) => call(`/alerts/endpoints/${encodeURIComponent(id)}`, { method: "PATCH", json: patch }),
+    rotateAlertSecret: (id) => call(`/alerts/endpoints/${encodeURIComponent(id)}/rotate-secret`, { method: "POST" }),
+    deleteAlertEndpoint: (id) => call(`/alerts/endpoints/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    listAlertDeliveries: (filter, { limit, cursor }) => call(`/alerts/deliveries${query({ status: filter.status, limit: String(limit), cursor })}`),
     async listWorkflows() {
       const workflows: WorkflowSummary[] = [];
       let cursor: string | null = null;

@@ -1,9 +1,11 @@
 /**
- * The execution-tracker dashboard: sign in, then the runs, one run, and the numbers. Routes
- * live in the URL fragment (#/, #/runs/<id>, #/numbers), so any static host serves it as is.
+ * The execution-tracker dashboard: sign in, then the runs, one run, the numbers and the alerts.
+ * Routes live in the URL fragment (#/, #/runs/<id>, #/numbers, #/alerts), so any static host
+ * serves it as is.
  */
 import { type ComponentChildren, render } from "preact";
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import { AlertsPage } from "./alerts.tsx";
 import { type Api, createApi, type Run, type WorkflowSummary } from "./api.ts";
 import { Auth, type Session } from "./auth.ts";
 import { type AppConfig, loadConfig } from "./config.ts";
@@ -13,7 +15,7 @@ import { RunPage } from "./run.tsx";
 import { RunsPage } from "./runs.tsx";
 import { SignInPage } from "./signin.tsx";
 
-type Route = { page: "runs"; filters: Filters } | { page: "run"; id: string } | { page: "numbers"; filters: Filters };
+type Route = { page: "runs"; filters: Filters } | { page: "run"; id: string } | { page: "numbers"; filters: Filters } | { page: "alerts" };
 
 function parseRoute(hash: string): Route {
   const [path, query = ""] = hash.replace(/^#/, "").split("?", 2);
@@ -21,6 +23,7 @@ function parseRoute(hash: string): Route {
   const run = /^\/runs\/([^/]+)$/.exec(path);
   if (run) return { page: "run", id: decodeURIComponent(run[1]) };
   if (path === "/numbers") return { page: "numbers", filters: parseFilters(params) };
+  if (path === "/alerts") return { page: "alerts" };
   return { page: "runs", filters: parseFilters(params) };
 }
 
@@ -96,14 +99,17 @@ function App({ config, auth, initial }: { config: AppConfig; auth: Auth; initial
     const query = filtersToParams(filters).toString();
     location.hash = `#/${page}${query ? `?${query}` : ""}`;
   };
-  const who = session.identity.role === "service_role" ? "service role (every user's runs)" : session.identity.email ?? session.identity.userId ?? "signed in";
+  // Bulk actions and alert endpoints belong to one owner: the service role would have to name one.
+  const isUser = session.identity.role !== "service_role";
+  const who = !isUser ? "service role (every user's runs)" : session.identity.email ?? session.identity.userId ?? "signed in";
 
   return (
     <Shell
       nav={
         <nav aria-label="Main">
-          <a href={runsHref} aria-current={route.page !== "numbers" ? "page" : undefined}>Runs</a>
+          <a href={runsHref} aria-current={route.page === "runs" || route.page === "run" ? "page" : undefined}>Runs</a>
           <a href={`#/numbers${runsHref.includes("?") ? `?${runsHref.split("?")[1]}` : ""}`} aria-current={route.page === "numbers" ? "page" : undefined}>Numbers</a>
+          {isUser && <a href="#/alerts" aria-current={route.page === "alerts" ? "page" : undefined}>Alerts</a>}
         </nav>
       }
       user={
@@ -124,7 +130,7 @@ function App({ config, auth, initial }: { config: AppConfig; auth: Auth; initial
           pollIntervalMs={config.pollIntervalMs}
           notice={notice}
           onDismissNotice={() => setNotice(null)}
-          canBulk={session.identity.role !== "service_role"}
+          canBulk={isUser}
         />
       )}
       {route.page === "numbers" && (
@@ -137,6 +143,9 @@ function App({ config, auth, initial }: { config: AppConfig; auth: Auth; initial
           pollIntervalMs={config.pollIntervalMs}
         />
       )}
+      {route.page === "alerts" && (isUser
+        ? <AlertsPage api={api} workflows={workflowOptions} pollIntervalMs={config.pollIntervalMs} />
+        : <section><h1>Alerts</h1><p>Alert endpoints belong to a user: sign in as one to manage theirs.</p></section>)}
       {route.page === "run" && (
         <RunPage
           key={route.id}

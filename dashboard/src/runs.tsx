@@ -145,7 +145,7 @@ export function RunsPage(props: {
       ) : current.rows.length === 0 ? (
         <p class="empty">No runs match these filters.</p>
       ) : (
-        <table class="runs">
+        <table class="runs data">
           <caption class="visually-hidden">Runs, newest first</caption>
           <thead>
             <tr>

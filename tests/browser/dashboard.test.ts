@@ -19,6 +19,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketLabel, formatDuration } from "../../dashboard/src/model.ts";
 import type { ExecutionStatsSeries } from "../../shared/types.ts";
+import { verifyAlertSignature } from "../../shared/alerts/signing.ts";
 import { type DevServerProcess, startDevServer } from "../support/dev-server.ts";
 import { connect, createMigratedDatabase, createUser, createWorkflow, databaseUrl, dropDatabase, REPO_ROOT, type Sql } from "../support/postgres.ts";
 import { expiredToken, forgedToken, serviceToken, userToken } from "../support/tokens.ts";
@@ -699,6 +700,90 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     await admin.locator("table.runs tbody tr").first().waitFor();
     expect(await admin.locator(".bulk-buttons").count()).toBe(0);
     expect((page as Page & { errors: string[] }).errors).toEqual([]);
+  });
+
+  it("alerts: adds an endpoint (its secret shown once), whose signed alerts show in the delivery log; disable, rotate, delete; a refused URL names why", async () => {
+    // A receiver on 127.0.0.1 (npm start allows private URLs) that keeps what it got.
+    const received: { signature: string | null; body: string }[] = [];
+    const receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => (body += chunk));
+      request.on("end", () => {
+        received.push({ signature: request.headers["x-execution-tracker-signature"] as string ?? null, body });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/runs`;
+    try {
+      const user = await newUser(["billing"]);
+      const endpointsOf = async () => (await api<{ data: { id: string; enabled: boolean }[] }>(user.token, "alerts/endpoints")).body.data;
+      const page = await newPage();
+      await signInWithToken(page, user.token);
+      await page.getByRole("link", { name: "Alerts" }).click();
+      await page.getByText("No endpoints yet").waitFor();
+
+      // A URL the API refuses: its message, nothing stored.
+      await page.getByLabel("URL").fill("ftp://example.com/hooks");
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      await page.getByRole("alert").getByText(/^Adding the endpoint refused: /).waitFor();
+      expect(await endpointsOf()).toEqual([]);
+
+      await page.getByLabel("URL").fill(receiverUrl);
+      await page.getByLabel("Description").fill("on-call");
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      const secretNote = page.locator("[data-field=secret]");
+      await secretNote.waitFor();
+      const secret = (await secretNote.textContent())!;
+      const [endpoint] = await endpointsOf();
+      expect(endpoint).toMatchObject({ enabled: true });
+      expect(await page.locator(`tr[data-endpoint-id="${endpoint.id}"]`).textContent()).toContain("Failed, Timed out");
+
+      // A run fails: the receiver gets it, signed with that secret, and the log says delivered.
+      const failed = await createRun(user, { status: "failed", errorMessage: "card declined" });
+      await eventually(() => Promise.resolve(received.length), (n) => n === 1);
+      expect(await verifyAlertSignature(secret, received[0].signature, received[0].body)).toBe(true);
+      expect(JSON.parse(received[0].body).execution).toMatchObject({ id: failed.id, status: "failed", errorMessage: "card declined" });
+      const delivered = page.locator("table.deliveries tr[data-status=delivered]");
+      await delivered.waitFor();
+      expect(await delivered.locator(`a[href="#/runs/${failed.id}"]`).count()).toBe(1);
+      await page.locator(".note.secret").getByRole("button", { name: "Done" }).click();
+      expect(await page.locator("[data-field=secret]").count()).toBe(0);
+
+      // Disabled: no alert for the next failure, no log row.
+      await page.getByLabel(`Send alerts to ${receiverUrl}`).uncheck();
+      await eventually(endpointsOf, (list) => list[0]?.enabled === false);
+      const quiet = await createRun(user, { status: "failed" });
+      await page.waitForTimeout(3000);
+      expect(received).toHaveLength(1);
+      expect(await page.locator(`table.deliveries a[href="#/runs/${quiet.id}"]`).count()).toBe(0);
+
+      // Rotated: a new secret, shown once; the old one no longer signs.
+      await page.getByRole("button", { name: "Rotate secret" }).click();
+      await eventually(() => page.locator("[data-field=secret]").textContent().catch(() => null), (t) => t !== null && t !== secret);
+      await page.getByLabel(`Send alerts to ${receiverUrl}`).check();
+      await eventually(endpointsOf, (list) => list[0]?.enabled === true);
+      const rotated = (await page.locator("[data-field=secret]").textContent())!;
+      await createRun(user, { status: "timed_out" });
+      await eventually(() => Promise.resolve(received.length), (n) => n === 2);
+      expect(await verifyAlertSignature(rotated, received[1].signature, received[1].body)).toBe(true);
+      expect(await verifyAlertSignature(secret, received[1].signature, received[1].body)).toBe(false);
+
+      // Deleted after asking: gone with its log.
+      await page.getByRole("button", { name: "Delete" }).click();
+      await page.getByRole("dialog", { name: "Delete this endpoint?" }).getByRole("button", { name: "Delete" }).click();
+      await page.getByText("No endpoints yet").waitFor();
+      expect(await endpointsOf()).toEqual([]);
+      await eventually(() => page.locator("table.deliveries tbody tr").count(), (n) => n === 0);
+
+      // The service role has no alerts of its own to manage.
+      const admin = await newPage();
+      await signInWithToken(admin, await serviceToken());
+      expect(await admin.getByRole("link", { name: "Alerts" }).count()).toBe(0);
+      expect((page as Page & { errors: string[] }).errors).toEqual([]);
+    } finally {
+      receiver.close();
+    }
   });
 
   it("marks stuck runs at a glance: running past their timeout", async () => {
