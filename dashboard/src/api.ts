@@ -5,6 +5,7 @@
 import type { ExecutionStats, ExecutionStatsSeries, ExecutionWithWorkflow, StatsSeriesFilter } from "../../shared/types.ts";
 import type { ExecutionStatus } from "../../shared/status.ts";
 import type { components } from "../../shared/client/api-types.ts";
+import { newRequestId } from "./model.ts";
 
 export type Run = ExecutionWithWorkflow;
 export type Stats = ExecutionStats;
@@ -148,7 +149,7 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
       call(`/executions-retry/${encodeURIComponent(id)}`, { method: "POST", headers: { "idempotency-key": idempotencyKey } }),
     deleteRun: (id) => call(`/executions-update/${encodeURIComponent(id)}`, { method: "DELETE" }),
     // A dry run needs a requestId too (the schema is the action's); it is never stored.
-    bulkDryRun: (action, filter) => call(`/executions-bulk`, { method: "POST", json: { action, filter, dryRun: true, requestId: crypto.randomUUID() } }),
+    bulkDryRun: (action, filter) => call(`/executions-bulk`, { method: "POST", json: { action, filter, dryRun: true, requestId: newRequestId() } }),
     startBulk: (action, filter, requestId) => call(`/executions-bulk`, { method: "POST", json: { action, filter, requestId } }),
     getBulk: (id) => call(`/executions-bulk/${encodeURIComponent(id)}`),
     listAlertEndpoints: async () => (await call<{ data: AlertEndpoint[] }>(`/alerts/endpoints`)).data,

@@ -8,6 +8,7 @@
  */
 import { useState } from "preact/hooks";
 import type { Api, BulkAction, BulkDryRun, BulkFilter, BulkKind, RunFilter } from "./api.ts";
+import { newRequestId } from "./model.ts";
 import { ConfirmDialog, ErrorNote, usePolling } from "./ui.tsx";
 
 const kinds: { kind: BulkKind; label: string }[] = [
@@ -46,7 +47,7 @@ export function BulkActions(props: { api: Api; filter: () => RunFilter; pollInte
     setError(null);
     try {
       const filter = toBulkFilter(props.filter());
-      setPending({ kind, filter, count: await api.bulkDryRun(kind, filter), requestId: crypto.randomUUID() });
+      setPending({ kind, filter, count: await api.bulkDryRun(kind, filter), requestId: newRequestId() });
     } catch (e) {
       setError(`Could not count the matching runs: ${(e as Error).message}`);
     } finally {

@@ -296,6 +296,18 @@ export function runDuration(run: Run, now = Date.now()): number | null {
   return run.completedAt ? Date.parse(run.completedAt) - Date.parse(run.startedAt) : null;
 }
 
+/**
+ * A random idempotency key (a UUID v4). crypto.randomUUID exists only in secure contexts (https,
+ * localhost); getRandomValues everywhere, so a dashboard served over plain http still works.
+ */
+export function newRequestId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** A `datetime-local` input's value for an ISO instant, in the browser's time zone. */
 export function toLocalInput(iso: string | null): string {
   if (!iso) return "";

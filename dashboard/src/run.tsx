@@ -8,7 +8,7 @@
 import { useState } from "preact/hooks";
 import { type Api, ApiError, type Run } from "./api.ts";
 import type { AppConfig } from "./config.ts";
-import { formatDuration, formatRelative, formatTime, isLive, runDuration, stuckLabel, stuckState } from "./model.ts";
+import { formatDuration, formatRelative, formatTime, isLive, newRequestId, runDuration, stuckLabel, stuckState } from "./model.ts";
 import { ConfirmDialog, ErrorNote, StatusBadge, TagList, usePolling } from "./ui.tsx";
 
 type Action = "cancel" | "retry" | "delete";
@@ -40,7 +40,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
   }, props.config.pollIntervalMs, [id, api], !missing);
 
   // One key per confirmation: a click that is retried (or doubled) makes one retry, not two.
-  const [retryKey, setRetryKey] = useState(() => crypto.randomUUID());
+  const [retryKey, setRetryKey] = useState(() => newRequestId());
 
   async function act(action: Action) {
     setBusy(true);
@@ -48,7 +48,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
     try {
       if (action === "retry") {
         const retry = await api.retryRun(id, retryKey);
-        setRetryKey(crypto.randomUUID());
+        setRetryKey(newRequestId());
         location.hash = `#/runs/${retry.id}`;
       } else if (action === "cancel") {
         const updated = await api.cancelRun(id);

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Run } from "../../dashboard/src/api.ts";
-import { apiFilter, appendPage, emptyFilters, filtersToParams, mergeWindow, parseFilters, parseTagInput, pollLimit, type RunsList, seriesQuery, stuckState, withTag } from "../../dashboard/src/model.ts";
+import { apiFilter, appendPage, emptyFilters, filtersToParams, mergeWindow, newRequestId, parseFilters, parseTagInput, pollLimit, type RunsList, seriesQuery, stuckState, withTag } from "../../dashboard/src/model.ts";
 
 let clock = Date.parse("2026-12-01T08:00:00Z");
 function run(overrides: Partial<Run> = {}): Run {
@@ -197,6 +197,12 @@ describe("dashboard list model", () => {
     expect(apiFilter(emptyFilters, now).tags).toBeUndefined();
     expect(seriesQuery({ ...filters, range: "24h" }, now).filter).toMatchObject({ bucket: "hour", tags: ["billing", "eu"] });
     expect(seriesQuery(filters, now).filter).toMatchObject({ bucket: "day", tags: ["billing", "eu"] });
+  });
+
+  it("request ids: UUID v4 (what the API's idempotency keys and bulk requestIds take), never the same twice", () => {
+    const ids = Array.from({ length: 1000 }, newRequestId);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it("stuck: live past the deadline, or a stop requested and not confirmed; never a finished run", () => {
