@@ -39,6 +39,11 @@ export interface Config {
    * `npm start` and the tests set it). Off (absent) by default: https to public addresses only (shared/alerts/url-policy.ts).
    */
   alertsAllowPrivateUrls?: true;
+  /**
+   * Delivered and dead alert deliveries older than this many days are deleted by the deliverer
+   * (ALERTS_LOG_RETENTION_DAYS, default 30; 0 keeps the log for ever: null).
+   */
+  alertsLogRetentionDays: number | null;
 }
 
 /** Reads one variable; the environment source is injectable for tests and the dev server. */
@@ -115,6 +120,12 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     problems.push(`ALERTS_ALLOW_PRIVATE_URLS must be 1 or 0, got "${read("ALERTS_ALLOW_PRIVATE_URLS")}"`);
   }
 
+  const logRetentionText = read("ALERTS_LOG_RETENTION_DAYS") ?? "30";
+  const logRetentionDays = Number(logRetentionText);
+  if (!Number.isInteger(logRetentionDays) || logRetentionDays < 0 || logRetentionDays > 36_500) {
+    problems.push(`ALERTS_LOG_RETENTION_DAYS must be a whole number of days (0 keeps the log), got "${logRetentionText}"`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     databaseUrl: databaseUrl!,
@@ -130,5 +141,6 @@ export function loadConfig(env: EnvSource = processEnv): Config {
     stopEscalateAfterSeconds,
     logLevel: logLevel!,
     ...(allowPrivateText === "1" || allowPrivateText === "true" ? { alertsAllowPrivateUrls: true as const } : {}),
+    alertsLogRetentionDays: logRetentionDays === 0 ? null : logRetentionDays,
   };
 }

@@ -36,7 +36,7 @@ export const alertsDeliveryPlugin: DevServerPlugin = {
       if (running || ctx.signal.aborted) return;
       running = true;
       try {
-        const report = await deliverDueAlerts(ctx.runtime, { allowPrivateUrls, budgetMs: 10_000 });
+        const report = await deliverDueAlerts(ctx.runtime, { allowPrivateUrls, budgetMs: 10_000, logRetentionDays: ctx.runtime.config.alertsLogRetentionDays });
         last = { at: new Date().toISOString(), ok: true, report };
         if (report.claimed) ctx.log(`alerts: ${JSON.stringify(report)}`);
       } catch (error) {

@@ -115,6 +115,7 @@ export const deliverReportResponseSchema = z.strictObject({
   delivered: z.number().int().nonnegative(),
   retried: z.number().int().nonnegative(),
   dead: z.number().int().nonnegative(),
+  pruned: z.number().int().nonnegative().meta({ description: "Finished log rows older than ALERTS_LOG_RETENTION_DAYS deleted by this run." }),
   complete: z.boolean().meta({ description: "false when the time budget ended with deliveries still due." }),
   durationMs: z.number().nonnegative(),
 }).meta({ id: "AlertDeliverReport" });

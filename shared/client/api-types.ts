@@ -1201,6 +1201,8 @@ export interface components {
             delivered: number;
             retried: number;
             dead: number;
+            /** @description Finished log rows older than ALERTS_LOG_RETENTION_DAYS deleted by this run. */
+            pruned: number;
             /** @description false when the time budget ended with deliveries still due. */
             complete: boolean;
             durationMs: number;

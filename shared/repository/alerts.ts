@@ -277,3 +277,23 @@ export async function recordDeliveryOutcomes(tx: Tx, outcomes: DeliveryOutcome[]
     returning d.status`;
   return rows.map((row) => row.status as DeliveryStatus);
 }
+
+/**
+ * Deletes up to `limit` finished deliveries (delivered, dead) created more than `olderThanDays`
+ * ago, oldest first (idx_alert_deliveries_created), skipping rows another transaction holds.
+ * Pending rows are never pruned, however old: they are still to be sent.
+ */
+export async function pruneFinishedDeliveries(tx: Tx, olderThanDays: number, limit: number): Promise<number> {
+  const rows = await tx`
+    with doomed as (
+      select id from public.alert_deliveries
+       where created_at < now() - make_interval(days => ${olderThanDays}::integer)
+         and status <> 'pending'
+       order by created_at, id
+       limit ${limit}
+       for update skip locked
+    )
+    delete from public.alert_deliveries d using doomed where d.id = doomed.id
+    returning d.id`;
+  return rows.length;
+}

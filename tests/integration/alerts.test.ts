@@ -414,6 +414,42 @@ describe("RLS and the secret", () => {
     expect(dead.data[0].nextAttemptAt).toBeNull();
   });
 
+  it("the log keeps finished deliveries for the retention period: older delivered and dead rows are pruned, pending ones never", async () => {
+    const { user, workflow } = await owner();
+    const endpoint = await service(user).createEndpoint({ url: "http://127.0.0.1:9/retention" });
+    for (let i = 0; i < 6; i++) await setStatus(user, await runningExecution(user, workflow), "failed");
+    const rows = await deliveriesOf(endpoint.id);
+    // Two delivered and one dead from 40 days ago, one pending from then (never sent yet), two delivered yesterday.
+    const [oldDelivered1, oldDelivered2, oldDead, oldPending, recent1, recent2] = rows.map((r) => r.id);
+    await sql`update public.alert_deliveries set created_at = now() - interval '40 days', status = 'delivered', delivered_at = now() where id in (${oldDelivered1}, ${oldDelivered2})`;
+    await sql`update public.alert_deliveries set created_at = now() - interval '40 days', status = 'dead' where id = ${oldDead}`;
+    await sql`update public.alert_deliveries set created_at = now() - interval '40 days', next_attempt_at = now() + interval '1 hour' where id = ${oldPending}`;
+    await sql`update public.alert_deliveries set created_at = now() - interval '1 day', status = 'delivered', delivered_at = now() where id in (${recent1}, ${recent2})`;
+    await sql`update public.alert_endpoints set enabled = false where id = ${endpoint.id}`; // nothing of it is sent meanwhile
+
+    // Bounded per run: at most pruneLimit rows, oldest first; the rest the next run.
+    const first = await deliver({ logRetentionDays: 30, pruneLimit: 2, keepPolling: false });
+    expect(first.pruned).toBe(2);
+    const second = await deliver({ logRetentionDays: 30, pruneLimit: 2, keepPolling: false });
+    expect(second.pruned).toBe(1);
+    expect((await deliveriesOf(endpoint.id)).map((r) => r.id).sort()).toEqual([oldPending, recent1, recent2].sort());
+    // Without a period nothing is pruned.
+    await sql`update public.alert_deliveries set status = 'dead' where id = ${oldPending}`;
+    expect((await deliver({ keepPolling: false })).pruned).toBe(0);
+    expect(await deliveriesOf(endpoint.id)).toHaveLength(3);
+    // The walk's shape is the index's (oldest first), so a big log is never sorted whole
+    // (this table is too small for the planner to prefer it unless told to).
+    const plan = await sql.begin(async (tx) => {
+      await tx`set local enable_seqscan = off`;
+      await tx`set local enable_bitmapscan = off`;
+      return await tx.unsafe(`explain select id from public.alert_deliveries
+        where created_at < now() - interval '30 days' and status <> 'pending' order by created_at, id limit 10000`);
+    });
+    const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+    expect(text).toContain("idx_alert_deliveries_created");
+    expect(text).not.toMatch(/\bSort\b/);
+  });
+
   it("at most 20 endpoints per user (409 beyond)", async () => {
     const { user } = await owner();
     for (let i = 0; i < 20; i++) await service(user).createEndpoint({ url: `http://127.0.0.1:9/${i}` });

@@ -66,6 +66,7 @@ describe("loadConfig", () => {
       sweepBudgetMs: 25_000,
       stopEscalateAfterSeconds: 60,
       logLevel: "info",
+      alertsLogRetentionDays: 30,
     });
   });
 
@@ -84,6 +85,7 @@ describe("loadConfig", () => {
       EXECUTION_RETENTION_DAYS: "30",
       SWEEP_BUDGET_MS: "60000",
       STOP_ESCALATE_AFTER_SECONDS: "90",
+      ALERTS_LOG_RETENTION_DAYS: "7",
     }));
     expect(config).toEqual({
       databaseUrl: "postgres://pooler",
@@ -98,7 +100,16 @@ describe("loadConfig", () => {
       sweepBudgetMs: 60_000,
       stopEscalateAfterSeconds: 90,
       logLevel: "info",
+      alertsLogRetentionDays: 7,
     });
+  });
+
+  it("ALERTS_LOG_RETENTION_DAYS: 0 keeps the delivery log (null); anything but whole days is refused", () => {
+    const base = { DATABASE_URL: "postgres://db", SUPABASE_JWT_SECRET: "secret" };
+    expect(loadConfig(envOf({ ...base, ALERTS_LOG_RETENTION_DAYS: "0" })).alertsLogRetentionDays).toBeNull();
+    for (const bad of ["-1", "1.5", "thirty", "36501"]) {
+      expect(() => loadConfig(envOf({ ...base, ALERTS_LOG_RETENTION_DAYS: bad }))).toThrow(/ALERTS_LOG_RETENTION_DAYS must be a whole number of days/);
+    }
   });
 
   it("accepts a JWKS URL alone (asymmetric signing keys, no HS256 secret)", () => {

@@ -20,7 +20,8 @@ export function createApp(runtime: Runtime) {
     const hasBody = (c.req.header("content-length") ?? "0") !== "0" || c.req.header("content-type");
     const options = hasBody ? parseInput(deliverOptionsSchema, await readJsonBody(c), "deliverer options") : {};
     const allowPrivateUrls = runtime.config.alertsAllowPrivateUrls ?? false;
-    return c.json(await deliverDueAlerts(runtime, { budgetMs: 50_000, keepPolling: true, allowPrivateUrls, ...options }), 200);
+    const logRetentionDays = runtime.config.alertsLogRetentionDays;
+    return c.json(await deliverDueAlerts(runtime, { budgetMs: 50_000, keepPolling: true, allowPrivateUrls, logRetentionDays, ...options }), 200);
   });
   return app;
 }
