@@ -46,6 +46,8 @@ export interface RunFilter {
   workflowId?: string;
   /** Runs with all of these tags. */
   tags?: string[];
+  /** Runs whose metadata has each of these values (as text). */
+  metadata?: Record<string, string>;
   /** The retries of this run. */
   retryOf?: string;
   startedAfter?: string;
@@ -76,6 +78,10 @@ export interface Api {
   /** The caller's workflows, or null when this deployment has no `workflows` function. */
   listWorkflows(): Promise<WorkflowSummary[] | null>;
 }
+
+/** A metadata filter as the API's query parameters: `metadata.<key>=<value>`. */
+const metadataQuery = (metadata: Record<string, string> | undefined) =>
+  Object.fromEntries(Object.entries(metadata ?? {}).map(([key, value]) => [`metadata.${key}`, value]));
 
 export function createApi(options: { functionsUrl: string; anonKey?: string; token: () => Promise<string>; onUnauthorized?: () => void }): Api {
   const base = options.functionsUrl.replace(/\/+$/, "");
@@ -112,7 +118,8 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
 
   const query = (params: Record<string, string | undefined | null>) => {
     const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+    // Absent is undefined or null; an empty string is a value (a metadata filter may ask for "").
+    for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null) search.set(key, value);
     const text = search.toString();
     return text ? `?${text}` : "";
   };
@@ -123,6 +130,7 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
         status: filter.status?.length ? filter.status.join(",") : undefined,
         workflowId: filter.workflowId,
         tag: filter.tags?.join(","),
+        ...metadataQuery(filter.metadata),
         retryOf: filter.retryOf,
         startedAfter: filter.startedAfter,
         startedBefore: filter.startedBefore,
@@ -131,12 +139,13 @@ export function createApi(options: { functionsUrl: string; anonKey?: string; tok
       })}`),
     getRun: (id) => call(`/executions-list/${encodeURIComponent(id)}`),
     stats: (filter) =>
-      call(`/executions-stats${query({ workflowId: filter.workflowId, tag: filter.tags?.join(","), startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
+      call(`/executions-stats${query({ workflowId: filter.workflowId, tag: filter.tags?.join(","), ...metadataQuery(filter.metadata), startedAfter: filter.startedAfter, startedBefore: filter.startedBefore })}`),
     async series(filter) {
       const series = await call<Series>(`/executions-stats${query({
         bucket: filter.bucket,
         workflowId: filter.workflowId,
         tag: filter.tags?.join(","),
+        ...metadataQuery(filter.metadata),
         startedAfter: filter.startedAfter,
         startedBefore: filter.startedBefore,
       })}`);

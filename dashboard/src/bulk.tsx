@@ -117,6 +117,7 @@ function toBulkFilter(filter: RunFilter): BulkFilter {
   if (filter.status?.length) out.status = filter.status;
   if (filter.workflowId) out.workflowId = filter.workflowId;
   if (filter.tags?.length) out.tags = filter.tags;
+  if (filter.metadata && Object.keys(filter.metadata).length) out.metadata = filter.metadata;
   if (filter.startedAfter) out.startedAfter = filter.startedAfter;
   if (filter.startedBefore) out.startedBefore = filter.startedBefore;
   return out;

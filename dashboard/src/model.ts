@@ -3,7 +3,7 @@
  * pages and polls (keyset order, never a row twice or a gap), and what counts as stuck.
  */
 import { executionStatuses, type ExecutionStatus, isLive } from "../../shared/status.ts";
-import { normalizeTags, tagLimits, tagRule } from "../../shared/execution-limits.ts";
+import { metadataLimits, normalizeTags, tagLimits, tagRule } from "../../shared/execution-limits.ts";
 import type { Run, RunFilter, SeriesFilter } from "./api.ts";
 
 export { executionStatuses, isLive };
@@ -23,13 +23,15 @@ export interface Filters {
   workflowId: string | null;
   /** Runs with all of these tags (sorted, as the API stores them). */
   tags: string[];
+  /** Runs whose metadata has each of these values (as text), keys sorted: `metadata.<key>=<value>` in the URL and the API. */
+  metadata: Record<string, string>;
   range: RangePreset;
   /** ISO 8601 instants (custom range): from inclusive, to exclusive, as the API takes them. */
   from: string | null;
   to: string | null;
 }
 
-export const emptyFilters: Filters = { status: [], workflowId: null, tags: [], range: "all", from: null, to: null };
+export const emptyFilters: Filters = { status: [], workflowId: null, tags: [], metadata: {}, range: "all", from: null, to: null };
 
 /**
  * Tags typed into the filter (separated by commas or spaces): the tags, or what is wrong with
@@ -41,6 +43,32 @@ export function parseTagInput(text: string): { tags: string[] } | { error: strin
   if (invalid !== undefined) return { error: `"${invalid}" is not a tag: a tag is ${tagRule}` };
   if (tags.length > tagLimits.maxTags) return { error: `at most ${tagLimits.maxTags} tags` };
   return { tags };
+}
+
+/** The filters with this metadata value required (a click on a run's metadata), or with `key` dropped when `value` is null. */
+export function withMetadata(filters: Filters, key: string, value: string | null): Filters {
+  const metadata = { ...filters.metadata };
+  if (value === null) delete metadata[key];
+  else if (key in metadata || Object.keys(metadata).length < metadataLimits.maxKeys) metadata[key] = value;
+  return { ...filters, metadata: sortedKeys(metadata) };
+}
+
+/** A metadata value as the filter compares it: the text PostgreSQL gives for it (`metadata->>key`). */
+export function metadataText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+const sortedKeys = (record: Record<string, string>) => Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/** `metadata.<key>=<value>` parameters the API would take (others are dropped, as a hand-edited URL may hold them). */
+function metadataParams(params: URLSearchParams): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of params) {
+    const key = name.startsWith("metadata.") ? name.slice("metadata.".length) : null;
+    if (key === null || !metadataLimits.keyPattern.test(key) || value.length > metadataLimits.maxStringLength) continue;
+    if (Object.keys(metadata).length < metadataLimits.maxKeys) metadata[key] = value;
+  }
+  return sortedKeys(metadata);
 }
 
 /** The filters with this tag added (a click on a run's tag). */
@@ -56,7 +84,15 @@ export function parseFilters(params: URLSearchParams): Filters {
     return value && !Number.isNaN(Date.parse(value)) ? new Date(value).toISOString() : null;
   };
   const tags = parseTagInput(params.get("tag") ?? "");
-  return { status, workflowId: params.get("workflow") || null, tags: "tags" in tags ? tags.tags : [], range, from: instant("from"), to: instant("to") };
+  return {
+    status,
+    workflowId: params.get("workflow") || null,
+    tags: "tags" in tags ? tags.tags : [],
+    metadata: metadataParams(params),
+    range,
+    from: instant("from"),
+    to: instant("to"),
+  };
 }
 
 export function filtersToParams(filters: Filters): URLSearchParams {
@@ -64,6 +100,7 @@ export function filtersToParams(filters: Filters): URLSearchParams {
   if (filters.status.length) params.set("status", filters.status.join(","));
   if (filters.workflowId) params.set("workflow", filters.workflowId);
   if (filters.tags.length) params.set("tag", filters.tags.join(","));
+  for (const [key, value] of Object.entries(filters.metadata)) params.set(`metadata.${key}`, value);
   if (filters.range !== "all") params.set("range", filters.range);
   if (filters.range === "custom") {
     if (filters.from) params.set("from", filters.from);
@@ -81,6 +118,7 @@ export function apiFilter(filters: Filters, now = Date.now()): RunFilter {
     status: filters.status.length ? filters.status : undefined,
     workflowId: filters.workflowId ?? undefined,
     tags: filters.tags.length ? filters.tags : undefined,
+    metadata: Object.keys(filters.metadata).length ? filters.metadata : undefined,
     startedAfter,
     startedBefore,
   };
@@ -111,9 +149,9 @@ export interface SeriesQuery {
  * Without a start (All time, or a custom range without From) the last 30 days, per day.
  */
 export function seriesQuery(filters: Filters, now = Date.now()): SeriesQuery {
-  const { workflowId, tags, startedAfter, startedBefore } = apiFilter(filters, now);
+  const { workflowId, tags, metadata, startedAfter, startedBefore } = apiFilter(filters, now);
   if (!startedAfter) {
-    return { filter: { bucket: "day", workflowId, tags, startedBefore }, covers: startedBefore ? "the 30 days before the end of the range" : "the last 30 days", clipped: false };
+    return { filter: { bucket: "day", workflowId, tags, metadata, startedBefore }, covers: startedBefore ? "the 30 days before the end of the range" : "the last 30 days", clipped: false };
   }
   const before = startedBefore ? Date.parse(startedBefore) : now;
   const after = Date.parse(startedAfter);
@@ -128,7 +166,7 @@ export function seriesQuery(filters: Filters, now = Date.now()): SeriesQuery {
       from = new Date(earliest).toISOString();
     }
   }
-  return { filter: { bucket, workflowId, tags, startedAfter: from, startedBefore }, covers: clipped ? `the last ${MAX_BUCKETS} days of the range` : null, clipped };
+  return { filter: { bucket, workflowId, tags, metadata, startedAfter: from, startedBefore }, covers: clipped ? `the last ${MAX_BUCKETS} days of the range` : null, clipped };
 }
 
 /** A bucket's span in words, UTC: "1 Dec 08:00–09:00 UTC", or "1 Dec 2026 (UTC)". */

@@ -8,7 +8,7 @@
 import { useState } from "preact/hooks";
 import { type Api, ApiError, type Run } from "./api.ts";
 import type { AppConfig } from "./config.ts";
-import { formatDuration, formatRelative, formatTime, isLive, newRequestId, runDuration, stuckLabel, stuckState } from "./model.ts";
+import { emptyFilters, filtersToParams, formatDuration, formatRelative, formatTime, isLive, metadataText, newRequestId, runDuration, stuckLabel, stuckState, withMetadata } from "./model.ts";
 import { ConfirmDialog, ErrorNote, StatusBadge, TagList, usePolling } from "./ui.tsx";
 
 type Action = "cancel" | "retry" | "delete";
@@ -210,12 +210,18 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
 
 const actionLabels: Record<Action, string> = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
 
-/** Metadata as key = value pairs, by key (jsonb keeps its own order: shortest key first). */
+/**
+ * Metadata as key = value pairs, by key (jsonb keeps its own order: shortest key first); each
+ * value links to the runs with the same value.
+ */
 function MetadataList({ metadata }: { metadata: Record<string, unknown> }) {
+  const runsWith = (key: string, value: unknown) => `#/?${filtersToParams(withMetadata(emptyFilters, key, metadataText(value)))}`;
   return (
     <ul class="metadata">
       {Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => (
-        <li key={key}><span class="mono">{key}</span> = <span class="mono">{JSON.stringify(value)}</span></li>
+        <li key={key}>
+          <span class="mono">{key}</span> = <a class="mono" href={runsWith(key, value)} title={`Runs with ${key} = ${metadataText(value)}`}>{JSON.stringify(value)}</a>
+        </li>
       ))}
     </ul>
   );

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { WorkflowSummary } from "./api.ts";
-import { type ExecutionStatus, type Filters, fromLocalInput, parseTagInput, rangePresets, statusLabels, toLocalInput } from "./model.ts";
+import { type ExecutionStatus, type Filters, fromLocalInput, parseTagInput, rangePresets, statusLabels, toLocalInput, withMetadata } from "./model.ts";
 
 export function StatusBadge({ status }: { status: ExecutionStatus }) {
   return <span class={`badge status-${status}`} data-status={status}>{statusLabels[status]}</span>;
@@ -82,6 +82,7 @@ export function FilterBar(props: {
         </select>
       </label>
       <TagFilter tags={filters.tags} onChange={(tags) => onChange({ ...filters, tags })} />
+      <MetadataFilter metadata={filters.metadata} onRemove={(key) => onChange(withMetadata(filters, key, null))} />
       {filters.range === "custom" && (
         <>
           <label>
@@ -145,6 +146,26 @@ function TagFilter({ tags, onChange }: { tags: string[]; onChange: (tags: string
       />
       {error && <small id={errorId} class="field-error" role="alert">{error}</small>}
     </label>
+  );
+}
+
+/** The metadata values the runs must have (set from a run's page); each one can be removed. */
+function MetadataFilter({ metadata, onRemove }: { metadata: Record<string, string>; onRemove: (key: string) => void }) {
+  const entries = Object.entries(metadata);
+  if (!entries.length) return null;
+  return (
+    <div class="metadata-filter" role="group" aria-label="Metadata filters">
+      <span>Metadata</span>
+      <ul class="tags">
+        {entries.map(([key, value]) => (
+          <li key={key}>
+            <button type="button" class="tag" data-metadata-key={key} aria-label={`Remove the filter ${key} = ${value}`} onClick={() => onRemove(key)}>
+              {key} = {value} <span aria-hidden="true">×</span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

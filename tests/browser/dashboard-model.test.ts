@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Run } from "../../dashboard/src/api.ts";
-import { apiFilter, appendPage, emptyFilters, filtersToParams, mergeWindow, newRequestId, parseFilters, parseTagInput, pollLimit, type RunsList, seriesQuery, stuckState, withTag } from "../../dashboard/src/model.ts";
+import { apiFilter, appendPage, emptyFilters, filtersToParams, mergeWindow, metadataText, newRequestId, parseFilters, parseTagInput, pollLimit, type RunsList, seriesQuery, stuckState, withMetadata, withTag } from "../../dashboard/src/model.ts";
 
 let clock = Date.parse("2026-12-01T08:00:00Z");
 function run(overrides: Partial<Run> = {}): Run {
@@ -197,6 +197,22 @@ describe("dashboard list model", () => {
     expect(apiFilter(emptyFilters, now).tags).toBeUndefined();
     expect(seriesQuery({ ...filters, range: "24h" }, now).filter).toMatchObject({ bucket: "hour", tags: ["billing", "eu"] });
     expect(seriesQuery(filters, now).filter).toMatchObject({ bucket: "day", tags: ["billing", "eu"] });
+  });
+
+  it("metadata filters: metadata.<key>=<value> in the URL as in the API, keys sorted, bad keys dropped, removable one by one", () => {
+    const filters = withMetadata(withMetadata(emptyFilters, "plan", "pro"), "amount", metadataText(42.5));
+    expect(filters.metadata).toEqual({ amount: "42.5", plan: "pro" });
+    expect(Object.keys(filters.metadata)).toEqual(["amount", "plan"]);
+    expect(filtersToParams(filters).toString()).toBe("metadata.amount=42.5&metadata.plan=pro");
+    expect(parseFilters(filtersToParams(filters))).toEqual(filters);
+    expect(withMetadata(filters, "plan", null).metadata).toEqual({ amount: "42.5" });
+    // A key the API refuses, or a value longer than it allows, is dropped; an empty value is a value.
+    expect(parseFilters(new URLSearchParams(`metadata.bad key=1&metadata.=2&metadata.long=${"x".repeat(257)}&metadata.empty=`)).metadata).toEqual({ empty: "" });
+    expect([metadataText("1234"), metadataText(true), metadataText(0.5)]).toEqual(["1234", "true", "0.5"]);
+    const now = Date.parse("2026-12-01T10:00:00Z");
+    expect(apiFilter(filters, now).metadata).toEqual({ amount: "42.5", plan: "pro" });
+    expect(apiFilter(emptyFilters, now).metadata).toBeUndefined();
+    expect(seriesQuery(filters, now).filter).toMatchObject({ bucket: "day", metadata: { amount: "42.5", plan: "pro" } });
   });
 
   it("request ids: UUID v4 (what the API's idempotency keys and bulk requestIds take), never the same twice", () => {

@@ -592,6 +592,22 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
     expect(await page.locator("[data-field=metadata] li").allTextContents()).toEqual(["amount = 42.5", 'orderId = "1234"', "priority = true"]);
     await page.locator("[data-field=tags]").getByRole("link", { name: "billing" }).click();
     await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id]));
+
+    // A metadata value links to the runs with the same value (the API's metadata.<key>=<value>);
+    // the filter shows above the list and is removed with one click.
+    const sameOrder = await createRun(user, { metadata: { orderId: "1234" } });
+    await createRun(user, { metadata: { orderId: "9999" } });
+    await page.goto(`${server.url}/#/runs/${both.id}`);
+    await page.locator("[data-field=metadata]").getByRole("link", { name: '"1234"' }).click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id, sameOrder.id]));
+    expect(new URLSearchParams(new URL(page.url()).hash.split("?")[1]).get("metadata.orderId")).toBe("1234");
+    await eventually(() => chipCount(page, "total"), (n) => n === 2);
+    await page.getByRole("button", { name: "Remove the filter orderId = 1234" }).click();
+    await eventually(() => rowIds(page), (ids) => ids.length === 5);
+    // A number filters by its text too.
+    await page.goto(`${server.url}/#/runs/${both.id}`);
+    await page.locator("[data-field=metadata]").getByRole("link", { name: "42.5" }).click();
+    await eventually(() => rowIds(page), (ids) => sameSet(ids, [both.id]));
     expect((page as Page & { errors: string[] }).errors).toEqual([]);
   });
 
