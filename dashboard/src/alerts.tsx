@@ -30,12 +30,17 @@ export function AlertsPage(props: { api: Api; workflows: WorkflowSummary[]; poll
     }
   }, props.pollIntervalMs, [api]);
 
-  /** Runs an endpoint change, shows the API's message when it is refused, and reads the endpoints again either way. */
-  async function change(what: string, work: () => Promise<void>) {
+  /**
+   * Runs an endpoint change, shows the API's message when it is refused, and reads the
+   * endpoints again either way. True when the change was made.
+   */
+  async function change(what: string, work: () => Promise<void>): Promise<boolean> {
     setBusy(true);
     setError(null);
+    let done = false;
     try {
       await work();
+      done = true;
     } catch (e) {
       setError(`${what} refused: ${(e as Error).message}`);
     }
@@ -46,6 +51,7 @@ export function AlertsPage(props: { api: Api; workflows: WorkflowSummary[]; poll
     } finally {
       setBusy(false);
     }
+    return done;
   }
 
   /** The box shows the new state at once (a controlled checkbox would snap back until the API answers). */
@@ -137,7 +143,8 @@ export function AlertsPage(props: { api: Api; workflows: WorkflowSummary[]; poll
 function NewEndpointForm(props: {
   workflows: WorkflowSummary[];
   busy: boolean;
-  onCreate: (endpoint: { url: string; description?: string; workflowId?: string; statuses: AlertStatus[] }) => Promise<void>;
+  /** True when the endpoint was added: the form is cleared; otherwise it keeps what was typed. */
+  onCreate: (endpoint: { url: string; description?: string; workflowId?: string; statuses: AlertStatus[] }) => Promise<boolean>;
 }) {
   const form = useRef<HTMLFormElement>(null);
   return (
@@ -151,7 +158,8 @@ function NewEndpointForm(props: {
         const statuses = alertStatuses.filter((s) => data.get(`status-${s}`) === "on");
         const description = String(data.get("description") ?? "").trim();
         const workflowId = String(data.get("workflowId") ?? "");
-        await props.onCreate({ url: String(data.get("url") ?? "").trim(), statuses, ...(description ? { description } : {}), ...(workflowId ? { workflowId } : {}) });
+        const added = await props.onCreate({ url: String(data.get("url") ?? "").trim(), statuses, ...(description ? { description } : {}), ...(workflowId ? { workflowId } : {}) });
+        if (added) form.current?.reset();
       }}
     >
       <h2 id="new-endpoint-title">Add an endpoint</h2>

@@ -744,6 +744,7 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
       await page.getByRole("button", { name: "Add endpoint" }).click();
       await page.getByRole("alert").getByText(/^Adding the endpoint refused: /).waitFor();
       expect(await endpointsOf()).toEqual([]);
+      expect(await page.getByLabel("URL").inputValue()).toBe("ftp://example.com/hooks");
 
       await page.getByLabel("URL").fill(receiverUrl);
       await page.getByLabel("Description").fill("on-call");
@@ -753,6 +754,7 @@ describe("dashboard (npm start, Chromium)", { timeout: 180_000 }, () => {
       const secret = (await secretNote.textContent())!;
       const [endpoint] = await endpointsOf();
       expect(endpoint).toMatchObject({ enabled: true });
+      expect(await page.getByLabel("URL").inputValue()).toBe(""); // added: the form is cleared (a refused one kept what was typed)
       expect(await page.locator(`tr[data-endpoint-id="${endpoint.id}"]`).textContent()).toContain("Failed, Timed out");
 
       // A run fails: the receiver gets it, signed with that secret, and the log says delivered.
