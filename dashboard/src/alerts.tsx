@@ -7,7 +7,7 @@
  */
 import { useRef, useState } from "preact/hooks";
 import type { AlertDelivery, AlertEndpoint, AlertEndpointWithSecret, AlertStatus, Api, WorkflowSummary } from "./api.ts";
-import { formatTime, statusLabels } from "./model.ts";
+import { appendPage, formatTime, statusLabels } from "./model.ts";
 import { ConfirmDialog, ErrorNote, StatusBadge, usePolling } from "./ui.tsx";
 
 const alertStatuses: AlertStatus[] = ["failed", "timed_out", "cancelled"];
@@ -210,8 +210,7 @@ function DeliveryLog(props: { api: Api; endpoints: AlertEndpoint[]; pollInterval
     if (!from?.cursor) return;
     try {
       const page = await props.api.listAlertDeliveries({ status: status || undefined }, { limit: LOG_PAGE, cursor: from.cursor });
-      const seen = new Set(from.rows.map((r) => r.id));
-      setLog({ rows: [...from.rows, ...page.data.filter((r) => !seen.has(r.id))], cursor: page.nextCursor, status: from.status });
+      setLog({ ...appendPage(from, page), status: from.status });
     } catch (e) {
       setError(`Could not load more: ${(e as Error).message}`);
     }

@@ -215,7 +215,7 @@ export function compareRuns(a: Run, b: Run): number {
 }
 
 /** "Load more": the next page goes after the rows we have (the cursor guarantees no overlap; ids are checked anyway). */
-export function appendPage(list: RunsList, page: { data: Run[]; nextCursor: string | null }): RunsList {
+export function appendPage<T extends { id: string }>(list: { rows: T[]; cursor: string | null }, page: { data: T[]; nextCursor: string | null }): { rows: T[]; cursor: string | null } {
   const seen = new Set(list.rows.map((r) => r.id));
   return { rows: [...list.rows, ...page.data.filter((r) => !seen.has(r.id))], cursor: page.nextCursor };
 }

@@ -28,6 +28,7 @@ export function RunPage(props: { api: Api; id: string; config: AppConfig; backHr
 
   usePolling(async () => {
     try {
+      // The retries are extra: if they cannot be read, the run still shows (and the next poll tries again).
       const [found, page] = await Promise.all([api.getRun(id), api.listRuns({ retryOf: id }, { limit: RETRIES_SHOWN }).catch(() => null)]);
       setRun(found);
       if (page) setRetries({ rows: page.data, more: page.nextCursor !== null });
